@@ -1,0 +1,68 @@
+"""Command line: `python -m bot run | serve | check | migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from bot.config.settings import Settings
+from bot.config.ward import WardSettingsError
+from bot.knowledge.kb import KnowledgeBaseError
+from bot.logs import setup_logging
+
+
+def load(argv_command: str) -> tuple[Settings, object]:
+    """Settings and services, or exit 2 with a one-line reason."""
+    from bot.services import Services
+
+    try:
+        settings = Settings()
+        services = Services.build(settings)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "settings"
+        _fail(f"invalid setting {name}: {first['msg']}")
+    except (WardSettingsError, KnowledgeBaseError) as exc:
+        _fail(str(exc))
+    return settings, services
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Trợ lý công dân của phường")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run Rasa (supervised) and the app: the embedded default")
+    sub.add_parser("serve", help="run the app only, against RASA_URL")
+    sub.add_parser("check", help="validate settings, ward file and knowledge base")
+    sub.add_parser("migrate", help="apply database migrations")
+    args = parser.parse_args(argv)
+
+    settings, services = load(args.command)
+    setup_logging(settings.log_level)
+    if args.command == "check":
+        print("ok: settings, ward file and knowledge base are valid")
+        return
+    if args.command == "migrate":
+        from bot.storage.migrate import upgrade
+
+        try:
+            upgrade(services.db.url)  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - one line for the operator
+            _fail(f"database {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return
+    from bot.runner import run_all
+
+    try:
+        services.db.engine.connect().close()  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001 - refuse to start with a clear reason
+        _fail(f"cannot open DATABASE_URL ({type(exc).__name__}: {str(exc).splitlines()[0]})")
+    logging.getLogger(__name__).info("starting (%s)", args.command)
+    asyncio.run(run_all(settings, services, with_rasa=args.command == "run"))  # type: ignore[arg-type]

@@ -1,0 +1,91 @@
+"""The conversation service: one citizen turn from any channel to Rasa and back."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.conversation.rasa_client import RasaClient, RasaUnavailable
+from bot.conversation.text import BadInput, check_payload, clean_text
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Turn:
+    """The assistant's answer to one message, in the chat API's shape."""
+
+    topic: str
+    intent: dict[str, Any]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"topic": self.topic, "intent": self.intent, "messages": self.messages}
+        if self.error:
+            body["error"] = self.error
+        return body
+
+
+class ConversationService:
+    """Validates input, asks Rasa, lifts the topic out of the reply."""
+
+    def __init__(self, services: Services, rasa: RasaClient, known_intents: frozenset[str]) -> None:
+        self.services = services
+        self.rasa = rasa
+        self.known_intents = known_intents
+
+    def prepare(self, text: str | None, payload: str | None) -> str:
+        """The message to send to Rasa; raises BadInput before anything happens."""
+        if payload is not None:
+            return check_payload(payload, self.known_intents)
+        if text is None:
+            raise BadInput("either 'text' or 'payload' is required")
+        return clean_text(text)
+
+    async def handle(self, sender: str, message: str, metadata: dict[str, Any] | None = None) -> Turn:
+        """One turn. Rasa down or slow: a polite message with the ward's phone number."""
+        try:
+            raw = await self.rasa.send(sender, message, metadata)
+        except RasaUnavailable as exc:
+            log.warning("rasa unavailable for a turn: %s", exc)
+            return self.unavailable()
+        return to_turn(raw)
+
+    def unavailable(self) -> Turn:
+        services = self.services
+        text = services.kb.message("assistant_unavailable", **services.ward.placeholders())
+        return Turn(
+            topic="handoff",
+            intent={"name": None, "confidence": 0.0},
+            messages=[{"text": text}],
+            error="assistant_unavailable",
+        )
+
+
+def to_turn(raw: list[dict[str, Any]]) -> Turn:
+    """Split Rasa's output into chat messages and the meta message our actions add."""
+    meta: dict[str, Any] = {}
+    messages: list[dict[str, Any]] = []
+    for item in raw:
+        custom = item.get("custom")
+        if isinstance(custom, dict) and "meta" in custom:
+            meta = custom["meta"]
+            continue
+        message: dict[str, Any] = {}
+        if item.get("text"):
+            message["text"] = item["text"]
+        if item.get("buttons"):
+            message["buttons"] = [
+                {"title": b.get("title", ""), "payload": b.get("payload", "")} for b in item["buttons"]
+            ]
+        if item.get("image"):
+            message["image"] = item["image"]
+        if isinstance(custom, dict):
+            message["custom"] = custom
+        if message:
+            messages.append(message)
+    intent = meta.get("intent") or {"name": None, "confidence": 0.0}
+    return Turn(topic=meta.get("topic") or "out_of_scope", intent=intent, messages=messages)

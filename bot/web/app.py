@@ -1,0 +1,79 @@
+"""The app's ASGI application: chat page and API, health, Rasa's action endpoint."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import yaml
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from bot.channels.web import web_router
+from bot.config.settings import PROJECT_ROOT, Settings
+from bot.conversation.rasa_client import RasaClient
+from bot.conversation.service import ConversationService
+from bot.scheduler import build_scheduler
+from bot.services import Services, set_services
+from bot.storage.migrate import upgrade
+from bot.web.actions import action_router, build_executor
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).with_name("static")
+
+
+def domain_intents(path: Path = PROJECT_ROOT / "domain.yml") -> frozenset[str]:
+    """Intents a button payload may name: those of Rasa's domain."""
+    return frozenset(yaml.safe_load(path.read_text(encoding="utf-8"))["intents"])
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """Build the app; services are validated here so bad settings fail at start."""
+    services = services or Services.build(settings)
+    action_token = os.environ.get("ACTION_TOKEN", "")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        upgrade(services.db.url)
+        set_services(services)
+        scheduler = build_scheduler(services.db, services.ward.timezone)
+        scheduler.start()
+        rasa = RasaClient(
+            settings.effective_rasa_url, settings.rasa_timeout, os.environ.get("RASA_TOKEN", "")
+        )
+        app.state.services = services
+        app.state.scheduler = scheduler
+        app.state.rasa = rasa
+        app.state.conversation = ConversationService(services, rasa, domain_intents())
+        log.info("app ready on %s:%s, rasa at %s", settings.host, settings.port, settings.effective_rasa_url)
+        try:
+            yield
+        finally:
+            scheduler.shutdown(wait=False)
+            await rasa.aclose()
+            services.db.dispose()
+            set_services(None)
+
+    app = FastAPI(title="Trợ lý phường", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.include_router(web_router())
+    app.include_router(action_router(build_executor(), action_token))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        rasa_ready = await app.state.rasa.ready()
+        db_ok = app.state.services.db.ping()
+        scheduler_ok = bool(app.state.scheduler.running)
+        body = {
+            "status": "ok" if rasa_ready and db_ok and scheduler_ok else "degraded",
+            "rasa": "ready" if rasa_ready else "unavailable",
+            "database": "ok" if db_ok else "error",
+            "scheduler": "running" if scheduler_ok else "stopped",
+        }
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    return app
