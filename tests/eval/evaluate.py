@@ -132,6 +132,8 @@ def main() -> int:
         parser.add_argument(f"--min-{name}", type=float, default=0.0)
     args = parser.parse_args()
 
+    if not args.model.exists():
+        parser.error(f"no model at {args.model}: run `make model` first")
     catalog = Catalog.load(ROOT / "faq" / "topics.yml")
     items = yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))
     texts = [i["text"] for i in items]
