@@ -29,15 +29,15 @@ class SentenceVectorizer:
         self.blocks: list[TfidfTransformer] = []
 
     def fit_transform(self, messages: list[Message]) -> scipy.sparse.csr_matrix:
-        columns = list(zip(*(sentence_blocks(m) for m in messages)))
+        columns = list(zip(*(sentence_blocks(m) for m in messages), strict=True))
         self.blocks = [TfidfTransformer(sublinear_tf=True) for _ in columns]
         return scipy.sparse.hstack(
-            [t.fit_transform(scipy.sparse.vstack(c)) for t, c in zip(self.blocks, columns)]
+            [t.fit_transform(scipy.sparse.vstack(c)) for t, c in zip(self.blocks, columns, strict=True)]
         ).tocsr()
 
     def transform(self, messages: list[Message]) -> scipy.sparse.csr_matrix:
         rows = [sentence_blocks(m) for m in messages]
-        columns = list(zip(*rows))
+        columns = list(zip(*rows, strict=True))
         return scipy.sparse.hstack(
-            [t.transform(scipy.sparse.vstack(c)) for t, c in zip(self.blocks, columns)]
+            [t.transform(scipy.sparse.vstack(c)) for t, c in zip(self.blocks, columns, strict=True)]
         ).tocsr()

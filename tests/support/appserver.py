@@ -82,7 +82,9 @@ class AppServer:
     def rasa_pids(self) -> list[int]:
         """Process ids of the Rasa server this app supervises."""
         assert self.process
-        out = subprocess.run(["pgrep", "-f", f"--port {self.rasa_port}"], capture_output=True, text=True)
+        out = subprocess.run(
+            ["pgrep", "-f", "--", f"--port {self.rasa_port}"], capture_output=True, text=True
+        )
         return [int(pid) for pid in out.stdout.split()]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> float:
