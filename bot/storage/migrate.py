@@ -17,5 +17,6 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Apply every branch: feature packages add migrations that branch from 0001."""
     command.upgrade(alembic_config(url), revision)
