@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import NoReturn
 
 from pydantic import ValidationError
 
@@ -13,12 +14,11 @@ from bot.config.settings import Settings
 from bot.config.ward import WardSettingsError
 from bot.knowledge.kb import KnowledgeBaseError
 from bot.logs import setup_logging
+from bot.services import Services
 
 
-def load(argv_command: str) -> tuple[Settings, object]:
+def load() -> tuple[Settings, Services]:
     """Settings and services, or exit 2 with a one-line reason."""
-    from bot.services import Services
-
     try:
         settings = Settings()
         services = Services.build(settings)
@@ -31,7 +31,15 @@ def load(argv_command: str) -> tuple[Settings, object]:
     return settings, services
 
 
-def _fail(message: str) -> None:
+def _check_database(services: Services) -> None:
+    """Refuse to start when the database cannot be opened (password never printed)."""
+    try:
+        services.db.engine.connect().close()
+    except Exception as exc:  # noqa: BLE001 - refuse to start with a clear reason
+        _fail(f"cannot open DATABASE_URL ({type(exc).__name__})")
+
+
+def _fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
 
@@ -45,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("migrate", help="apply database migrations")
     args = parser.parse_args(argv)
 
-    settings, services = load(args.command)
+    settings, services = load()
+    if args.command in {"run", "serve"}:
+        _check_database(services)
     setup_logging(settings.log_level)
     if args.command == "check":
         print("ok: settings, ward file and knowledge base are valid")
@@ -54,15 +64,11 @@ def main(argv: list[str] | None = None) -> None:
         from bot.storage.migrate import upgrade
 
         try:
-            upgrade(services.db.url)  # type: ignore[attr-defined]
+            upgrade(services.db.url)
         except Exception as exc:  # noqa: BLE001 - one line for the operator
             _fail(f"database {type(exc).__name__}: {str(exc).splitlines()[0]}")
         return
     from bot.runner import run_all
 
-    try:
-        services.db.engine.connect().close()  # type: ignore[attr-defined]
-    except Exception as exc:  # noqa: BLE001 - refuse to start with a clear reason
-        _fail(f"cannot open DATABASE_URL ({type(exc).__name__}: {str(exc).splitlines()[0]})")
     logging.getLogger(__name__).info("starting (%s)", args.command)
-    asyncio.run(run_all(settings, services, with_rasa=args.command == "run"))  # type: ignore[arg-type]
+    asyncio.run(run_all(settings, services, with_rasa=args.command == "run"))

@@ -11,5 +11,11 @@ def setup_logging(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # Third-party loggers that would print request bodies or URLs with tokens.
-    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "rasa_sdk"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "apscheduler.executors.default",
+        "rasa_sdk",
+        "alembic.runtime.plugins",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -138,3 +138,28 @@ def test_no_personal_data_in_logs(app: AppServer) -> None:
     for log in (app.log_path, app.var_dir / "rasa.log"):
         text = log.read_text(encoding="utf-8", errors="replace")
         assert secret_phone not in text and secret_name not in text
+
+
+def test_every_catalog_procedure_is_answered_with_its_topic(app: AppServer) -> None:
+    """Each procedure, and one aspect of each that takes aspects, through the whole path."""
+    catalog = KB.catalog
+    sender = user()
+    for procedure, entry in KB.procedures.items():
+        intent = procedure.replace(".", "_")
+        body = app.chat(sender, payload=f"/{intent}").json()
+        assert body["topic"] == procedure
+        assert entry.title.upper() in body["messages"][0]["text"]
+        for aspect in list(entry.aspects)[:1]:
+            body = app.chat(sender, payload=f'/{intent}{{"aspect": "{aspect}"}}').json()
+            assert body["topic"] == catalog.topic(intent, [aspect])
+            assert (
+                entry.aspects[aspect][:25].format_map(WARD.placeholders())[:20] in body["messages"][0]["text"]
+            )
+
+
+def test_a_vague_message_gets_the_two_best_candidates_as_buttons(app: AppServer) -> None:
+    body = app.chat(user(), "giấy").json()
+    buttons = body["messages"][0]["buttons"]
+    assert "chưa chắc" in body["messages"][0]["text"]
+    assert len(buttons) == 3 and buttons[-1]["payload"] == "/help"
+    assert body["topic"] in KB.catalog.all_ids
