@@ -19,7 +19,7 @@ USER rasa
 EXPOSE 5005
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s CMD curl -fsS http://127.0.0.1:5005/ || exit 1
 # ACTION_ENDPOINT_URL, RASA_TRACKER_URL and RASA_TOKEN come from the environment.
-CMD ["sh", "-c", "rasa run --enable-api --port 5005 --model models/ward.tar.gz --endpoints endpoints.yml --credentials credentials.yml --auth-token \"$RASA_TOKEN\""]
+CMD ["sh", "-c", "rasa run --enable-api --port 5005 --model models/ward.tar.gz --endpoints endpoints.yml --credentials credentials.yml --auth-token=\"$RASA_TOKEN\""]
 
 # ---------- The app: channels, chat API, actions, staff pages, scheduler ----------
 FROM python:3.11-slim-bookworm AS app

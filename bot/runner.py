@@ -55,7 +55,7 @@ class RasaSupervisor:
             "--model", str(self.settings.rasa_model),
             "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
             "--credentials", str(PROJECT_ROOT / "credentials.yml"),
-            "--auth-token", self.env["RASA_TOKEN"],
+            f"--auth-token={self.env['RASA_TOKEN']}",  # "=": a token may start with "-"
         ]  # fmt: skip
 
     async def run(self) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from bot.config.settings import PROJECT_ROOT
 from bot.config.ward import load_ward
-from bot.knowledge.kb import KnowledgeBase
+from bot.knowledge.kb import KnowledgeBase, fill
 from tests.support.appserver import AppServer
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,7 @@ def test_knowledge_base_answers_carry_topic_and_faq_content(
     answer = body["messages"][0]["text"]
     entry = KB.procedures[procedure]
     expected = entry.aspects.get(aspect) if aspect else entry.summary
-    assert expected.split("\n")[0][:40].format_map(WARD.placeholders())[:30] in answer
+    assert fill(expected, WARD.placeholders())[:30] in answer
     assert entry.checked.strftime("%d/%m/%Y") in answer
 
 
@@ -152,9 +152,8 @@ def test_every_catalog_procedure_is_answered_with_its_topic(app: AppServer) -> N
         for aspect in list(entry.aspects)[:1]:
             body = app.chat(sender, payload=f'/{intent}{{"aspect": "{aspect}"}}').json()
             assert body["topic"] == catalog.topic(intent, [aspect])
-            assert (
-                entry.aspects[aspect][:25].format_map(WARD.placeholders())[:20] in body["messages"][0]["text"]
-            )
+            expected = fill(entry.aspects[aspect], WARD.placeholders())[:20]
+            assert expected in body["messages"][0]["text"]
 
 
 def test_a_vague_message_gets_the_two_best_candidates_as_buttons(app: AppServer) -> None:
