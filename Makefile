@@ -14,12 +14,12 @@ NLU_FLOORS := --min-procedure 0.94 --min-procedure-no-diacritics 0.92 --min-proc
 	--min-topic 0.88 --min-oos-precision 0.88 --min-oos-recall 0.88
 TRAINING_INPUTS := config.yml domain.yml $(shell find nlu -name '*.yml' -o -name '*.py' | grep -v __pycache__ | sort)
 
-.PHONY: run test lint eval bench setup model clean
+.PHONY: run test lint eval bench setup model clean postgres
 
 run: setup $(MODEL)
 	$(APP_PY) -m bot run
 
-test: setup $(MODEL)
+test: setup postgres $(MODEL)
 	$(APP_PY) -m ruff check .
 	$(APP_PY) -m ruff format --check .
 	$(RASA) data validate --data nlu/data --domain domain.yml --config config.yml
@@ -38,6 +38,15 @@ bench: setup $(MODEL)
 	$(APP_PY) tests/bench/chat_latency.py
 
 setup: .venv/.installed .venv-rasa/.installed
+
+# PostgreSQL binaries (Debian's package) for the tests that need a real server: they start a
+# throwaway cluster in a temporary folder (tests/support/postgres.py). Does nothing when initdb is
+# already installed; without root or sudo it only warns, and those tests skip saying why.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgres:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	else ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
+		|| echo "warning: could not install PostgreSQL; its tests will be skipped"; fi
 
 .venv/.installed: requirements/app.lock requirements/dev.lock
 	@test -x .venv/bin/python || $(PY311) -m venv .venv

@@ -25,18 +25,26 @@ class ActionAnswer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> list[EventType]:
+        topic, replies, events = self.compose(tracker)
+        send(dispatcher, tracker, topic, *replies)
+        return events
+
+    def compose(self, tracker: Tracker) -> tuple[str, list[Reply], list[EventType]]:
+        """The topic, the replies and the events of the answer (shared with action_answer_in_guide)."""
         services = get_services()
         catalog = services.kb.catalog
         intent = tracker.get_intent_of_latest_message()
         procedure = catalog.procedure_for_intent(intent)
         if procedure is None:
-            send(dispatcher, tracker, "help", _menu(services.kb.message("flow_without_context")))
-            return []
+            return "help", [_menu(services.kb.message("flow_without_context"))], []
         aspects = set(aspects_in(tracker))
         aspect = aspects.pop() if len(aspects) == 1 else None
         reply = procedure_answer(services.kb, services.ward, procedure, aspect)
-        send(dispatcher, tracker, catalog.topic(intent, aspects_in(tracker)) or procedure, reply)
-        return [SlotSet("procedure", procedure)]
+        return (
+            catalog.topic(intent, aspects_in(tracker)) or procedure,
+            [reply],
+            [SlotSet("procedure", procedure)],
+        )
 
 
 def _menu(text: str) -> Reply:
@@ -65,7 +73,20 @@ class _MessageAction(Action):
 
 
 class ActionGreet(_MessageAction):
+    """The greeting, plus an offer to resume a guide left unfinished (even days ago)."""
+
     key, topic, with_menu = "greet", "greet", True
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> list[EventType]:
+        from actions.guides import resume_offer  # late import: actions.guides imports this module
+
+        services = get_services()
+        greeting = _menu(services.kb.message(self.key, **services.ward.placeholders()))
+        offer = await resume_offer(tracker)
+        send(dispatcher, tracker, self.topic, greeting, *([offer] if offer else []))
+        return []
 
 
 class ActionHelp(_MessageAction):
@@ -94,7 +115,11 @@ class ActionFlowWithoutContext(_MessageAction):
 
 
 class ActionDialogue(Action):
-    """Dialogue topics whose flow is not available in the chat: say where to go instead."""
+    """Dialogue topics whose flow is not available in the chat: say where to go instead.
+
+    Guides (actions/guides.py) and subscriptions (actions/subscriptions.py) have their own
+    flows and rules; booking, handoff and data deletion still come here.
+    """
 
     def name(self) -> str:
         return "action_dialogue"

@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | serve | check | migrate`."""
+"""Command line: `python -m bot run | serve | check | migrate | staff`."""
 
 from __future__ import annotations
 
@@ -51,6 +51,11 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("serve", help="run the app only, against RASA_URL")
     sub.add_parser("check", help="validate settings, ward file and knowledge base")
     sub.add_parser("migrate", help="apply database migrations")
+    # --- staff accounts (bot/staff/cli.py) ---
+    from bot.staff.cli import add_parser as add_staff_parser
+
+    add_staff_parser(sub)
+    # --- end staff ---
     args = parser.parse_args(argv)
 
     settings, services = load()
@@ -68,6 +73,12 @@ def main(argv: list[str] | None = None) -> None:
         except Exception as exc:  # noqa: BLE001 - one line for the operator
             _fail(f"database {type(exc).__name__}: {str(exc).splitlines()[0]}")
         return
+    # --- staff accounts ---
+    if args.command == "staff":
+        from bot.staff.cli import run as run_staff
+
+        sys.exit(run_staff(args, services))
+    # --- end staff ---
     from bot.runner import run_all
 
     logging.getLogger(__name__).info("starting (%s)", args.command)

@@ -36,6 +36,17 @@ class Settings(BaseSettings):
     telegram_webhook_secret: str = Field("", alias="TELEGRAM_WEBHOOK_SECRET")
     telegram_api_base_url: str = Field("", alias="TELEGRAM_API_BASE_URL")
 
+    # --- Zalo Official Account (bot/channels/zalo) ---
+    zalo_app_id: str = Field("", alias="ZALO_APP_ID")
+    zalo_oa_secret_key: str = Field("", alias="ZALO_OA_SECRET_KEY")
+    zalo_access_token: str = Field("", alias="ZALO_ACCESS_TOKEN")
+    zalo_refresh_token: str = Field("", alias="ZALO_REFRESH_TOKEN")
+    zalo_app_secret: str = Field("", alias="ZALO_APP_SECRET")
+    zalo_api_base_url: str = Field("https://openapi.zalo.me", alias="ZALO_API_BASE_URL")
+    zalo_oauth_base_url: str = Field("https://oauth.zaloapp.com", alias="ZALO_OAUTH_BASE_URL")
+    zalo_proactive: bool = Field(False, alias="ZALO_PROACTIVE")
+    # --- end Zalo ---
+
     secret_key: str = Field("", alias="SECRET_KEY")
 
     @field_validator("database_url")
@@ -50,6 +61,11 @@ class Settings(BaseSettings):
         if url.get_backend_name() not in {"sqlite", "postgresql"}:
             raise ValueError("DATABASE_URL must be sqlite:// or postgresql://")
         return value
+
+    @property
+    def zalo_enabled(self) -> bool:
+        """The Zalo channel is on when the app id and the OA secret key are set."""
+        return bool(self.zalo_app_id and self.zalo_oa_secret_key)
 
     @property
     def effective_database_url(self) -> str:

@@ -17,6 +17,7 @@ from bot.channels.web import web_router
 from bot.config.settings import PROJECT_ROOT, Settings
 from bot.conversation.rasa_client import RasaClient
 from bot.conversation.service import ConversationService
+from bot.outbox.worker import OutboxWorker
 from bot.scheduler import build_scheduler
 from bot.services import Services, set_services
 from bot.storage.migrate import upgrade
@@ -35,6 +36,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     """Build the app; services are validated here so bad settings fail at start."""
     services = services or Services.build(settings)
     action_token = os.environ.get("ACTION_TOKEN", "")
+    # --- Telegram channel (bot/channels/telegram): on when TELEGRAM_BOT_TOKEN is set ---
+    telegram = None
+    if settings.telegram_bot_token:
+        from bot.channels.telegram import TelegramChannel
+
+        telegram = TelegramChannel(settings, services)
+    # --- end Telegram ---
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,10 +57,25 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.state.scheduler = scheduler
         app.state.rasa = rasa
         app.state.conversation = ConversationService(services, rasa, domain_intents())
+        # --- outbox (bot/outbox): the delivery worker; channels register their Sender with it ---
+        outbox = OutboxWorker(services.db, services.ward.timezone)
+        app.state.outbox = outbox
+        outbox.start()
+        # --- end outbox ---
         log.info("app ready on %s:%s, rasa at %s", settings.host, settings.port, settings.effective_rasa_url)
+        # --- Telegram: start (in the background) once the conversation service exists ---
+        if telegram is not None:
+            await telegram.start(app.state.conversation)
+            worker = getattr(app.state, "outbox", None)
+            if worker is not None:
+                worker.register(telegram.sender)
+        # --- end Telegram ---
         try:
             yield
         finally:
+            await app.state.outbox.stop()  # outbox first: it still uses the channels' senders
+            if telegram is not None:  # Telegram (stop before the Rasa client closes)
+                await telegram.stop()
             scheduler.shutdown(wait=False)
             await rasa.aclose()
             services.db.dispose()
@@ -61,6 +84,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app = FastAPI(title="Trợ lý phường", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(web_router())
     app.include_router(action_router(build_executor(), action_token))
+    # --- Zalo OA channel (bot/channels/zalo): on when ZALO_APP_ID and ZALO_OA_SECRET_KEY are set ---
+    if settings.zalo_enabled:
+        from bot.channels.zalo.webhook import zalo_router
+
+        app.include_router(zalo_router())
+    # --- end Zalo ---
+    # --- Telegram webhook mode: POST /telegram/webhook (secret header checked) ---
+    app.state.telegram = telegram
+    if telegram is not None and telegram.webhook:
+        app.include_router(telegram.webhook_router())
+    # --- end Telegram webhook ---
+    # --- staff pages (bot/staff): /staff login, queue, CSV, summary, admin ---
+    from bot.staff.web import staff_router
+
+    app.include_router(staff_router(services))
+    # --- end staff ---
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz")

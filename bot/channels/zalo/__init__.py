@@ -1,0 +1,1 @@
+"""The Zalo Official Account channel (API v3): webhook in, consultation messages out."""

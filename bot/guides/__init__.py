@@ -1,0 +1,1 @@
+"""Step-by-step guides (faq/guides/): progress per channel user, kept across sessions."""

@@ -1,0 +1,1 @@
+"""Subscriptions to the ward's notices, per channel user, with consent and block (khối)."""
