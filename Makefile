@@ -14,12 +14,12 @@ NLU_FLOORS := --min-procedure 0.94 --min-procedure-no-diacritics 0.92 --min-proc
 	--min-topic 0.88 --min-oos-precision 0.88 --min-oos-recall 0.88
 TRAINING_INPUTS := config.yml domain.yml $(shell find nlu -name '*.yml' -o -name '*.py' | grep -v __pycache__ | sort)
 
-.PHONY: run test lint eval bench setup model clean postgres
+.PHONY: run test lint eval bench setup model clean postgres chromium
 
 run: setup $(MODEL)
 	$(APP_PY) -m bot run
 
-test: setup postgres $(MODEL)
+test: setup postgres chromium $(MODEL)
 	$(APP_PY) -m ruff check .
 	$(APP_PY) -m ruff format --check .
 	$(RASA) data validate --data nlu/data --domain domain.yml --config config.yml
@@ -36,6 +36,7 @@ eval: setup $(MODEL)
 
 bench: setup $(MODEL)
 	$(APP_PY) tests/bench/chat_latency.py
+	$(APP_PY) tests/bench/broadcast.py
 
 setup: .venv/.installed .venv-rasa/.installed
 
@@ -47,6 +48,13 @@ postgres:
 	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
 	else ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
 		|| echo "warning: could not install PostgreSQL; its tests will be skipped"; fi
+
+# Chromium (Debian's package) for the staff pages' browser test (Playwright drives /usr/bin/chromium).
+# Does nothing when it is already installed; without root or sudo it only warns, and that test skips.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	else ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "warning: could not install chromium; the browser test will be skipped"; fi
 
 .venv/.installed: requirements/app.lock requirements/dev.lock
 	@test -x .venv/bin/python || $(PY311) -m venv .venv

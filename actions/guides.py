@@ -7,8 +7,10 @@ a citizen who comes back days later is offered to resume where they stopped.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import re
+import unicodedata
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -42,8 +44,6 @@ def _texts(kb: KnowledgeBase) -> dict[str, Any]:
 
 
 def _fold(text: str) -> str:
-    import unicodedata
-
     text = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
     return "".join(c for c in text if not unicodedata.combining(c))
 
@@ -58,6 +58,38 @@ def guide_for(kb: KnowledgeBase, procedure: str | None) -> Guide | None:
     if entry and entry.guide in kb.guides:
         return kb.guides[entry.guide]
     return next((g for g in kb.guides.values() if g.topic == procedure), None)
+
+
+# Words that ask for a guide rather than name one ("hướng dẫn từng bước ... giúp tôi").
+_REQUEST_WORDS = frozenset((
+    "huong", "dan", "tung", "buoc", "mot", "lam", "cho", "toi", "tui", "minh", "bac", "chau", "em",
+    "e", "a", "anh", "chi", "giup", "voi", "vs", "di", "nhe", "nha", "the", "nao", "ntn", "cach",
+    "tren", "vao", "va", "hoac", "cua", "de", "duoc", "dc", "khong", "ko", "k", "bat", "dau",
+    "cam", "tay", "viec",
+))  # fmt: skip
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", _fold(text)) if w not in _REQUEST_WORDS}
+
+
+def guide_named_in(kb: KnowledgeBase, text: str) -> Guide | None:
+    """The guide whose title (or its procedure's title) shares clearly the most words with the text.
+
+    A fallback for when the NLU found no `procedure` entity in a start_guide message.
+    """
+    words = _words(text)
+    if not words:
+        return None
+    best: dict[str, int] = {}  # guide id ("" for none) → best score of a procedure leading to it
+    for procedure in kb.procedures.values():  # all of them: a procedure without a guide can win
+        guide = guide_for(kb, procedure.id)
+        names = _words(procedure.title) | (_words(guide.title) if guide else set())
+        key = guide.id if guide else ""
+        best[key] = max(best.get(key, 0), len(words & names))
+    ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)
+    (winner, score), runner_up = ranked[0], ranked[1][1] if len(ranked) > 1 else 0
+    return kb.guides[winner] if winner and score >= 2 and score > runner_up else None
 
 
 def start_payload(guide: Guide) -> str:
@@ -159,6 +191,8 @@ class ActionStartGuide(Action):
         kb = services.kb
         procedure = _entity(tracker, "procedure")
         guide = guide_for(kb, procedure)
+        if procedure is None:
+            guide = guide_named_in(kb, tracker.latest_message.get("text") or "")
         if guide is None:
             replies = [await self._picker(tracker, kb, named=procedure is not None)]
             send(dispatcher, tracker, "guide.start", *replies)
@@ -200,7 +234,7 @@ def _current_step(tracker: Tracker, guide: Guide) -> int:
     return min(max(step, 1), len(guide.steps))
 
 
-class _GuideAction(Action):
+class _GuideAction(Action, abc.ABC):
     """An action on the running guide (rules run these only while `active_guide` is set)."""
 
     async def run(
@@ -213,10 +247,10 @@ class _GuideAction(Action):
             return [SlotSet(ACTIVE, None), SlotSet(STEP, None)]
         return await self.act(dispatcher, tracker, kb, guide, _current_step(tracker, guide))
 
+    @abc.abstractmethod
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase, guide: Guide, step: int
-    ) -> list[EventType]:
-        raise NotImplementedError
+    ) -> list[EventType]: ...
 
     async def show(
         self,

@@ -129,6 +129,38 @@ def cancel(db: Database, kind: str, ref: str) -> int:
         return result.rowcount
 
 
+HELD_UNTIL = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)  # not_before of held rows: never due
+
+
+def hold(db: Database, kind: str, ref: str) -> int:
+    """Hold the queued rows of (kind, ref) (e.g. a paused campaign); returns how many."""
+    with db.session() as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.kind == kind, OutboxMessage.ref == ref, OutboxMessage.status == "queued")
+            .values(not_before=HELD_UNTIL, reason="held")
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount
+
+
+def release(db: Database, kind: str, ref: str, not_before: dt.datetime | None = None) -> int:
+    """Make held rows of (kind, ref) due again (at `not_before`, default now); returns how many."""
+    with db.session() as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.kind == kind,
+                OutboxMessage.ref == ref,
+                OutboxMessage.status == "queued",
+                OutboxMessage.not_before >= HELD_UNTIL,
+            )
+            .values(not_before=not_before or utcnow(), reason="")
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount
+
+
 def counts(db: Database, kind: str, ref: str | None = None) -> dict[str, int]:
     """Rows per status for a kind (and ref), every status present: for reports."""
     query = select(OutboxMessage.status, func.count()).where(OutboxMessage.kind == kind)

@@ -101,6 +101,7 @@ class OutboxWorker:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_recovery: dt.datetime | None = None
+        self.filters: dict[str, Callable[[list[Claimed]], dict[int, Outcome]]] = {}
         self.sent = 0
 
     # --- registry and lifecycle ---------------------------------------------------------------
@@ -108,6 +109,12 @@ class OutboxWorker:
     def register(self, sender: Sender) -> None:
         """Channels register their Sender (at start, or later: the next claim includes it)."""
         self.senders[sender.channel] = sender
+
+    def add_filter(self, kind: str, check: Callable[[list[Claimed]], dict[int, Outcome]]) -> None:
+        """Check a batch's rows of `kind` just before sending: `check(rows)` (synchronous, run in
+        a thread, once per batch) returns {row id: Outcome} for rows not to send now (e.g. the
+        campaign was paused or the citizen unsubscribed); Outcome(attempted=False) is usual."""
+        self.filters[kind] = check
 
     @property
     def running(self) -> bool:
@@ -172,7 +179,13 @@ class OutboxWorker:
         tasks: list[asyncio.Task[None]] = []
         gate = asyncio.Semaphore(self.config.concurrency)
         try:
+            for kind, check in self.filters.items():
+                mine = [row for row in rows if row.kind == kind]
+                if mine:
+                    outcomes.update(await asyncio.to_thread(check, mine))
             for row in rows:
+                if row.id in outcomes:  # decided by a filter
+                    continue
                 held = self.quiet.hold_until(row.kind, self.clock())
                 if held is not None:
                     outcomes[row.id] = Outcome(row.id, "queued", "quiet hours", False, held)

@@ -19,8 +19,15 @@ log = logging.getLogger(__name__)
 USERNAME = re.compile(r"^[a-z0-9_.-]{3,64}$")
 PASSWORD_MIN = 8
 PASSWORD_MAX = 256
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a real password")  # unknown usernames cost the same time
+_hasher = PasswordHasher()  # argon2id, the library's (RFC 9106 low-memory) defaults
+_dummy: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown usernames: they cost the same time as known ones."""
+    if "hash" not in _dummy:
+        _dummy["hash"] = _hasher.hash("not a real password")
+    return _dummy["hash"]
 
 
 class StaffError(ValueError):
@@ -223,7 +230,7 @@ def authenticate(
     with db.session() as session:
         row = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
         if row is None or not row.active:
-            _verify(_DUMMY_HASH, password)
+            _verify(_dummy_hash(), password)
             return LoginResult(None, "invalid")
         if row.locked_until is not None and row.locked_until > now:
             return LoginResult(None, "locked", row.locked_until)

@@ -44,6 +44,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     reset.add_argument("username")
     reset.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
+    # --- invite codes (bot/campaigns/invites.py) ---
+    invite = cmds.add_parser("invite", help="issue a one-time code that links a Telegram account")
+    invite.add_argument("--role", choices=ROLES, default="cadre")
+    invite.add_argument("--blocks", default="", help="comma-separated block ids (cadres)")
+    invite.add_argument("--user", default=None, help="link this existing account instead of a new one")
+    invite.add_argument("--hours", type=float, default=72.0, help="valid for (default 72)")
+    # --- end invite codes ---
+
 
 def _password(from_stdin: bool) -> str:
     if from_stdin:
@@ -67,6 +75,23 @@ def run(args: argparse.Namespace, services: Services) -> int:
     known = {block.id for block in services.ward.blocks}
     command = args.staff_command
     try:
+        if command == "invite":  # invite codes (bot/campaigns/invites.py)
+            import datetime as dt
+
+            from bot.campaigns import invites
+
+            code = invites.issue(
+                db,
+                None,
+                args.role,
+                _blocks(args.blocks),
+                ward_blocks=sorted(known),
+                username=args.user,
+                ttl=dt.timedelta(hours=args.hours),
+            )
+            accounts.audit(db, None, "admin", f"issue invite role={args.role} blocks={args.blocks or '-'}")
+            print(code)
+            return 0
         if command == "list":
             for user in accounts.list_users(db):
                 state = "active" if user.active else "inactive"
@@ -106,7 +131,7 @@ def run(args: argparse.Namespace, services: Services) -> int:
             what = f"reset password {staff.username}"
         else:  # pragma: no cover - argparse refuses other names
             raise StaffError("unknown_command", command)
-    except StaffError as exc:
+    except (StaffError, ValueError) as exc:  # ValueError: campaigns' InviteError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     accounts.audit(db, None, "admin", what)

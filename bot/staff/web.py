@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.appointments.models import STATUSES
-from bot.appointments.service import NotFound, set_status
+from bot.appointments.service import CODE_ALPHABET, CODE_LENGTH, NotFound, normalize_code, set_status
 from bot.config.settings import PROJECT_ROOT
 from bot.services import Services
 from bot.staff import accounts, queue
@@ -280,16 +280,22 @@ def staff_router(services: Services, config: StaffSettings | None = None) -> API
         )
 
     @router.get("/search")
-    def search_page(request: Request) -> Response:
-        found = current(request)
-        if found is None:
-            return to_login(request)
+    def search_form(request: Request) -> Response:
+        # searches are POSTed: phone numbers stay out of URLs and the desk browser's history
+        return to_login(request) if current(request) is None else redirect("/staff/queue")
+
+    @router.post("/search")
+    def search_page(request: Request, q: str = Form(""), csrf_token: str = Form("")) -> Response:
+        found = posted(request, csrf_token)
+        if isinstance(found, Response):
+            return found
         me, session = found
-        text = request.query_params.get("q", "")[:64]
+        text = q.strip()[:64]
         kind, rows = queue.search(db, text, tz, me.sees_personal_data)
         if me.sees_personal_data and kind:
-            code = rows[0].code if kind == "code" and rows else ""
-            what = f"search code {code}".strip() if kind == "code" else "search phone"
+            code = normalize_code(text)
+            shown = code if len(code) == CODE_LENGTH and set(code) <= set(CODE_ALPHABET) else "(not a code)"
+            what = f"search code {shown}" if kind == "code" else "search phone"  # never the typed text
             accounts.audit(db, me, "search", f"{what} ({len(rows)} found)")
         return render(
             "queue.html",
@@ -301,7 +307,7 @@ def staff_router(services: Services, config: StaffSettings | None = None) -> API
             desk_statuses=DESK_STATUSES,
             today=utcnow().astimezone(tz).date(),
             export_url="",
-            here=f"/staff/search?{urlencode({'q': text})}",
+            here="",  # after a status change: back to that appointment's day
             search=text,
             search_kind=kind,
         )

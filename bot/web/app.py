@@ -62,6 +62,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.state.outbox = outbox
         outbox.start()
         # --- end outbox ---
+        # --- campaigns (bot/campaigns): the outbox filter for campaign rows, the upkeep job ---
+        from bot.campaigns.jobs import install as install_campaigns
+
+        install_campaigns(outbox, scheduler, services.db)
+        # --- end campaigns ---
         log.info("app ready on %s:%s, rasa at %s", settings.host, settings.port, settings.effective_rasa_url)
         # --- Telegram: start (in the background) once the conversation service exists ---
         if telegram is not None:

@@ -10,6 +10,7 @@ method, or 403 "Forbidden: bot was blocked by the user" for a chat.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -78,6 +79,10 @@ class TelegramStandIn:
         self.failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.blocked: set[int] = set()
         self.sent: dict[int, dict[str, Any]] = {}
+        self.rate: float | None = None  # see limit_rate
+        self._window: collections.deque[float] = collections.deque()
+        self.rate_refusals = 0
+        self.rate_retry_after = 1
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(1)
         self._lock = threading.Condition()
@@ -219,6 +224,26 @@ class TelegramStandIn:
         with self._lock:
             self.failures.setdefault(method, []).extend([(status, body)] * times)
 
+    def limit_rate(self, per_second: float | None, retry_after: int = 1) -> None:
+        """Like Telegram's flood control: sendMessage beyond `per_second` in any 1 s window
+        answers 429 with parameters.retry_after (None switches the limit off)."""
+        with self._lock:
+            self.rate = per_second
+            self.rate_retry_after = retry_after
+            self._window.clear()
+
+    def _over_rate(self, now: float) -> bool:
+        """Called with the lock held, for sendMessage: True if this call exceeds the rate."""
+        if self.rate is None:
+            return False
+        while self._window and self._window[0] <= now - 1.0:
+            self._window.popleft()
+        if len(self._window) >= self.rate:
+            self.rate_refusals += 1
+            return True
+        self._window.append(now)
+        return False
+
     def block(self, chat_id: int) -> None:
         """Sends to this chat answer 403 "Forbidden: bot was blocked by the user"."""
         with self._lock:
@@ -285,6 +310,17 @@ class TelegramStandIn:
             self.calls.append(call)
             scripted = self.failures.get(method)
             failure = scripted.pop(0) if scripted else None
+            if failure is None and method == "sendMessage" and self._over_rate(call.at):
+                wait = self.rate_retry_after
+                failure = (
+                    429,
+                    {
+                        "ok": False,
+                        "error_code": 429,
+                        "parameters": {"retry_after": wait},
+                        "description": f"Too Many Requests: retry after {wait}",
+                    },
+                )
             self._lock.notify_all()
         if failure is not None:
             call.status = failure[0]

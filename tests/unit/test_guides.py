@@ -236,3 +236,29 @@ def test_subscribe_pick_block_consent_change_and_unsubscribe(services: Services)
     assert topic == "campaign.unsubscribe" and not subs.is_subscribed(db, "web", "tester")
     _, messages = chat.run(subscriptions.ActionUnsubscribe(), "unsubscribe", "dừng nhận tin")
     assert "không nhận" in messages[0]["text"]
+
+
+def test_the_action_endpoint_registers_every_domain_action() -> None:
+    import yaml
+
+    from bot.web.actions import build_executor
+
+    executor = build_executor()
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    missing = set(domain["actions"]) - set(executor.actions)
+    assert missing <= {"action_default_fallback"}  # Rasa's own, when not overridden
+
+
+@pytest.mark.parametrize(
+    ("text", "guide"),
+    [
+        ("hướng dẫn từng bước kích hoạt định danh mức 2", GUIDE),
+        ("chi tung buoc dang ky tam tru tren dien thoai giup toi", "tam_tru_online"),
+        ("hd từng bước lấy lại mk vneid giúp mk với", "vneid_quen_mat_khau"),
+        ("hướng dẫn từng bước", None),
+        ("cầm tay chỉ việc giúp tôi đổi số điện thoại VNeID", None),  # a procedure without a guide
+    ],
+)
+def test_guide_named_in_the_text_when_the_nlu_found_no_entity(text: str, guide: str | None) -> None:
+    found = guides.guide_named_in(KnowledgeBase(PROJECT_ROOT / "faq"), text)
+    assert (found.id if found else None) == guide

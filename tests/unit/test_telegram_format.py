@@ -149,3 +149,25 @@ def test_strip_mention_and_file_url() -> None:
     assert strip_mention("@Phuong_Bot làm căn cước", "phuong_bot") == "làm căn cước"
     assert strip_mention("@phuong_bot", "phuong_bot") == ""
     assert file_url("http://127.0.0.1:8081/bot") == "http://127.0.0.1:8081/file/bot"
+
+
+async def test_sender_waits_for_the_channel_and_refuses_bad_ids() -> None:
+    from bot.channels.telegram.sender import TelegramSender
+
+    class FakeBot:
+        def __init__(self) -> None:
+            self.sent: list[tuple[int, str]] = []
+
+        async def send_message(self, chat_id: int, text: str, reply_markup: object = None) -> None:
+            self.sent.append((chat_id, text))
+
+    bot = FakeBot()
+    ready = False
+    sender = TelegramSender(bot, is_ready=lambda: ready)  # type: ignore[arg-type]
+    assert sender.channel == "telegram"
+    assert (await sender.send("42", {"text": "nhắc lịch"})).status == "retry"
+    ready = True
+    assert (await sender.send("abc", {"text": "nhắc lịch"})).status == "failed"
+    assert (await sender.send("42", {})).status == "skipped"
+    assert (await sender.send("42", {"text": "nhắc lịch"})).status == "sent"
+    assert bot.sent == [(42, "nhắc lịch")]

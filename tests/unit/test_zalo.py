@@ -24,7 +24,7 @@ from bot.channels.zalo.api import (
     verify_signature,
 )
 from bot.channels.zalo.channel import ZaloChannel
-from bot.channels.zalo.models import ZaloRefusal, ZaloToken
+from bot.channels.zalo.models import ZaloRefusal, ZaloSent, ZaloToken
 from bot.channels.zalo.sender import ZaloSender
 from bot.channels.zalo.webhook import claim, event_key, event_user, read_message
 from bot.config.settings import Settings
@@ -316,3 +316,40 @@ async def test_sender_sends_within_the_window_or_when_proactive(db: Database) ->
     assert (failed.status, failed.reason) == ("failed", "zalo error -213")
     await sender.zalo.aclose()
     await proactive.zalo.aclose()
+
+
+# --- the quota of messages per interaction ---
+
+
+def test_allowance_counts_messages_sent_since_the_last_interaction(db: Database) -> None:
+    assert window.allowance(db, "u1", proactive=False) == ("outside 48h window", 0)
+    assert window.allowance(db, "u1", proactive=True) == (None, None)
+    touch_citizen(db, "zalo", "u1")
+    assert window.allowance(db, "u1", proactive=False) == (None, window.QUOTA)
+    for _ in range(window.QUOTA - 1):
+        window.record_sent(db, "u1")
+    assert window.allowance(db, "u1", proactive=False) == (None, 1)
+    window.record_sent(db, "u1")
+    assert window.allowance(db, "u1", proactive=False) == ("48h message quota used", 0)
+    touch_citizen(db, "zalo", "u1")  # the citizen writes again: a new allowance
+    assert window.allowance(db, "u1", proactive=False) == (None, window.QUOTA)
+
+
+def test_sent_rows_older_than_the_window_are_dropped(db: Database) -> None:
+    window.record_sent(db, "u1", now=NOW - dt.timedelta(days=3))
+    window.record_sent(db, "u1", now=NOW)
+    with db.session() as session:
+        assert session.scalars(select(ZaloSent.sent_at)).all() == [NOW]
+
+
+async def test_delivery_stops_at_the_quota_and_records_why(db: Database) -> None:
+    fake = FakeZalo()
+    channel = ZaloChannel(services_for(db), fake.client(db))
+    touch_citizen(db, "zalo", "u1")
+    messages = [{"text": f"Tin {i}"} for i in range(window.QUOTA + 2)]
+    result = await channel.deliver("u1", messages, kind="reply")
+    assert (result.status, result.reason) == ("skipped", "48h message quota used")
+    assert len(fake.sent) == window.QUOTA
+    with db.session() as session:
+        assert session.scalar(select(ZaloRefusal.reason)) == "48h message quota used"
+    await channel.aclose()

@@ -87,7 +87,11 @@ class TelegramChannel:
         self._locks: dict[int, asyncio.Lock] = {}
         self.application = self._build()
         self.sender = TelegramSender(
-            self.application.bot, self.db, self.callbacks, self.texts.get("buttons_only")
+            self.application.bot,
+            self.db,
+            self.callbacks,
+            self.texts.get("buttons_only"),
+            is_ready=lambda: self.ready.is_set() and self.application.running,
         )
 
     # --- set-up ---------------------------------------------------------------------------

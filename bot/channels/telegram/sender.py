@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from telegram import Bot
@@ -22,15 +23,21 @@ class TelegramSender:
     channel = "telegram"
 
     def __init__(
-        self, bot: Bot | None, db: Any = None, callbacks: CallbackStore | None = None, buttons_text: str = "…"
+        self,
+        bot: Bot | None,
+        db: Any = None,
+        callbacks: CallbackStore | None = None,
+        buttons_text: str = "…",
+        is_ready: Callable[[], bool] | None = None,
     ) -> None:
         self.bot = bot
+        self.is_ready = is_ready or (lambda: True)
         self.db = db
         self.callbacks = callbacks or CallbackStore()
         self.buttons_text = buttons_text
 
     async def send(self, external_id: str, message: dict[str, Any]) -> SendResult:
-        if self.bot is None:
+        if self.bot is None or not self.is_ready():
             return SendResult("retry", "telegram channel not running", retry_after=60.0)
         try:
             chat_id = int(external_id)

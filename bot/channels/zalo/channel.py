@@ -34,29 +34,32 @@ class ZaloChannel:
     ) -> SendResult:
         """Send chat messages ({"text", "buttons"}) in order; stops at the first failure.
 
-        Outside the 48-hour window (and without ZALO_PROACTIVE) nothing is sent:
-        the refusal is recorded and the result is "skipped".
+        Outside the 48-hour window, or once Zalo's quota of messages for the
+        citizen's last interaction is used (and without ZALO_PROACTIVE), nothing
+        more is sent: the refusal is recorded and the result is "skipped".
         """
-        reason = await asyncio.to_thread(
-            window.check, self.db, user_id, proactive=self.settings.zalo_proactive
-        )
-        if reason:
-            await asyncio.to_thread(window.record_refusal, self.db, user_id, reason, kind)
-            log.info("zalo %s not sent: %s", kind, reason)
-            return SendResult("skipped", reason)
         more = self.services.kb.message("zalo_more_options")
         bodies = [
             body
             for index, message in enumerate(messages)
             for body in build_bodies(user_id, message, more, quote_id if index == 0 else None)
         ]
-        for body in bodies:
+        reason, remaining = await asyncio.to_thread(
+            window.allowance, self.db, user_id, proactive=self.settings.zalo_proactive
+        )
+        for count, body in enumerate(bodies):
+            if remaining is not None and count >= remaining:
+                reason = reason or window.QUOTA_USED
+                await asyncio.to_thread(window.record_refusal, self.db, user_id, reason, kind)
+                log.info("zalo %s not sent: %s", kind, reason)
+                return SendResult("skipped", reason)
             result = await self.client.send_cs(body)
             if not result.ok:
                 log.warning("zalo %s send failed: %s", kind, result.reason)
                 if kind == "reply":
                     await asyncio.to_thread(window.record_refusal, self.db, user_id, result.reason, kind)
                 return to_send_result(result)
+            await asyncio.to_thread(window.record_sent, self.db, user_id)
         return SendResult("sent")
 
 

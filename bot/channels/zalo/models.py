@@ -1,4 +1,4 @@
-"""Zalo's tables: processed deliveries, the OA tokens, and messages that could not be sent."""
+"""Zalo's tables: processed deliveries, the OA tokens, messages sent, and those that could not be."""
 
 from __future__ import annotations
 
@@ -43,3 +43,13 @@ class ZaloRefusal(Base):
     reason: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))  # "reply" (webhook) or "outbox"
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ZaloSent(Base):
+    """One consultation message sent to a user: counted against Zalo's quota per 48-hour window."""
+
+    __tablename__ = "zalo_sent"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), index=True)
+    sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,4 @@
-"""zalo: processed webhook events, OA tokens, refused sends
+"""zalo: processed webhook events, OA tokens, sent and refused messages
 
 Revision ID: 0004_zalo
 Revises: 0001
@@ -44,9 +44,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_zalo_refusals")),
     )
     op.create_index(op.f("ix_zalo_refusals_external_id"), "zalo_refusals", ["external_id"])
+    op.create_table(
+        "zalo_sent",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("external_id", sa.String(length=64), nullable=False),
+        sa.Column("sent_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_zalo_sent")),
+    )
+    op.create_index(op.f("ix_zalo_sent_external_id"), "zalo_sent", ["external_id"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_zalo_sent_external_id"), table_name="zalo_sent")
+    op.drop_table("zalo_sent")
     op.drop_index(op.f("ix_zalo_refusals_external_id"), table_name="zalo_refusals")
     op.drop_table("zalo_refusals")
     op.drop_table("zalo_tokens")
