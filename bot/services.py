@@ -38,6 +38,8 @@ def set_services(services: Services | None) -> None:
 
 
 def get_services() -> Services:
+    """The shared services; picks up edits to faq/ on the way (cheap, rate-limited)."""
     if _services is None:
         raise RuntimeError("services are not initialised (the app has not started)")
+    _services.kb.refresh_if_changed()
     return _services

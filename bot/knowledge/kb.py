@@ -8,8 +8,10 @@ test), never in front of a citizen. Reading is cheap and happens at start;
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import string
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.knowledge.catalog import Catalog
+
+log = logging.getLogger(__name__)
 
 MAX_ANSWER = 700
 MAX_STEP = 500
@@ -134,7 +138,36 @@ class KnowledgeBase:
     messages: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
+        self._stamp = self._files_stamp()
+        self._checked_at = time.monotonic()
         self.reload()
+
+    def _files_stamp(self) -> tuple[int, int]:
+        """Cheap change detector: number of files and newest modification time."""
+        times = [p.stat().st_mtime_ns for p in self.root.rglob("*.yml")]
+        return len(times), max(times, default=0)
+
+    def refresh_if_changed(self, every: float = 2.0) -> bool:
+        """Reload when a file in faq/ changed (checked at most every `every` seconds).
+
+        An edited fee or step is live without a restart; an edit that breaks
+        validation is logged and the last good content stays in use.
+        """
+        now = time.monotonic()
+        if now - self._checked_at < every:
+            return False
+        self._checked_at = now
+        stamp = self._files_stamp()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            self.reload()
+        except KnowledgeBaseError as exc:
+            log.error("knowledge base edit rejected, keeping the previous content: %s", exc)
+            return False
+        log.info("knowledge base reloaded")
+        return True
 
     def reload(self) -> None:
         catalog = Catalog.load(self.root / "topics.yml")

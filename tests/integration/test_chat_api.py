@@ -162,3 +162,24 @@ def test_a_vague_message_gets_the_two_best_candidates_as_buttons(app: AppServer)
     assert "chưa chắc" in body["messages"][0]["text"]
     assert len(buttons) == 3 and buttons[-1]["payload"] == "/help"
     assert body["topic"] in KB.catalog.all_ids
+
+
+@pytest.mark.parametrize(
+    ("payload", "topic"),
+    [
+        ("/greet", "greet"),
+        ("/goodbye", "goodbye"),
+        ("/thanks", "thanks"),
+        ("/help", "help"),
+        ("/handoff", "handoff"),
+        ("/out_of_scope", "out_of_scope"),
+        ("/subscribe", "campaign.subscribe"),
+        ("/unsubscribe", "campaign.unsubscribe"),
+        ("/start_guide", "guide.start"),
+        ("/list_appointments", "appointment.list"),
+    ],
+)
+def test_dialogue_topics_are_reported(app: AppServer, payload: str, topic: str) -> None:
+    body = app.chat(user(), payload=payload).json()
+    assert body["topic"] == topic
+    assert body["messages"] and body["messages"][0]["text"]

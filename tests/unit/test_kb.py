@@ -134,3 +134,18 @@ def test_topic_follows_the_labelling_rules(intent: str, aspects: list[str], topi
     assert catalog.topic(intent, aspects) == topic
     if topic:
         assert topic in catalog.all_ids
+
+
+def test_edits_to_faq_are_picked_up_without_restart(tmp_path: Path, ward) -> None:
+    root = copy_faq(tmp_path)
+    kb = KnowledgeBase(root)
+    path = root / "procedures" / "khai_sinh.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["aspects"]["le_phi"] = "Lệ phí đã sửa: 54.321 đồng (thử nghiệm)."
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert kb.refresh_if_changed(every=0)
+    assert "54.321 đồng" in procedure_answer(kb, ward, "khai_sinh", "le_phi").text
+    data["aspects"]["le_phi"] = ""  # a broken edit is refused; the last good content stays
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert not kb.refresh_if_changed(every=0)
+    assert "54.321 đồng" in procedure_answer(kb, ward, "khai_sinh", "le_phi").text
