@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.conversation.rasa_client import RasaClient, RasaUnavailable
 from bot.conversation.text import BadInput, check_payload, clean_text
 from bot.services import Services
+from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,9 @@ class ConversationService:
         self.services = services
         self.rasa = rasa
         self.known_intents = known_intents
+        # Called (in a thread) with (db, channel, external_id, payload) when a button comes back,
+        # e.g. to count presses on a campaign's buttons. A failing hook never breaks the turn.
+        self.payload_hooks: list[Callable[[Database, str, str, str], object]] = []
 
     def prepare(self, text: str | None, payload: str | None) -> str:
         """The message to send to Rasa; raises BadInput before anything happens."""
@@ -47,12 +53,22 @@ class ConversationService:
 
     async def handle(self, sender: str, message: str, metadata: dict[str, Any] | None = None) -> Turn:
         """One turn. Rasa down or slow: a polite message with the ward's phone number."""
+        if message.startswith("/") and self.payload_hooks:
+            await self._run_payload_hooks(sender, message)
         try:
             raw = await self.rasa.send(sender, message, metadata)
         except RasaUnavailable as exc:
             log.warning("rasa unavailable for a turn: %s", exc)
             return self.unavailable()
         return to_turn(raw)
+
+    async def _run_payload_hooks(self, sender: str, payload: str) -> None:
+        channel, _, external_id = sender.partition(":")
+        for hook in self.payload_hooks:
+            try:
+                await asyncio.to_thread(hook, self.services.db, channel, external_id, payload)
+            except Exception as exc:  # noqa: BLE001 - bookkeeping must not break a reply
+                log.warning("payload hook %s failed: %s", getattr(hook, "__name__", hook), type(exc).__name__)
 
     def unavailable(self) -> Turn:
         services = self.services

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from bot.campaigns.delivery import record_press
 from bot.channels.web import web_router
 from bot.config.settings import PROJECT_ROOT, Settings
 from bot.conversation.rasa_client import RasaClient
@@ -57,6 +58,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.state.scheduler = scheduler
         app.state.rasa = rasa
         app.state.conversation = ConversationService(services, rasa, domain_intents())
+        app.state.conversation.payload_hooks.append(record_press)  # campaign button presses
         # --- outbox (bot/outbox): the delivery worker; channels register their Sender with it ---
         outbox = OutboxWorker(services.db, services.ward.timezone)
         app.state.outbox = outbox
