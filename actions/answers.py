@@ -117,8 +117,9 @@ class ActionFlowWithoutContext(_MessageAction):
 class ActionDialogue(Action):
     """Dialogue topics whose flow is not available in the chat: say where to go instead.
 
-    Guides (actions/guides.py) and subscriptions (actions/subscriptions.py) have their own
-    flows and rules; booking, handoff and data deletion still come here.
+    Guides (actions/guides.py), subscriptions (actions/subscriptions.py) and booking, listing
+    and cancelling appointments (actions/booking.py) have their own flows and rules;
+    rescheduling, handoff and data deletion still come here.
     """
 
     def name(self) -> str:
