@@ -25,7 +25,8 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import send
+from actions.answers import ActionAnswer
+from actions.common import aspects_in, send
 from actions.senders import channel_user
 from bot.appointments import reason_message, service
 from bot.appointments.dates import WhenError, parse_when
@@ -121,6 +122,33 @@ def _cleared() -> list[EventType]:
 # --- the form's validation ------------------------------------------------------------
 
 
+QUESTION_CONFIDENCE = 0.6
+
+
+def _is_question(tracker: Tracker) -> bool:
+    """A confident question about one aspect of a procedure, not an answer to the form.
+
+    Names and phone numbers are never classified as a procedure with an aspect,
+    so requiring both keeps answers like "Phạm Thị Dung" out.
+    """
+    intent = tracker.latest_message.get("intent") or {}
+    catalog = get_services().kb.catalog
+    return (
+        catalog.procedure_for_intent(intent.get("name")) is not None
+        and float(intent.get("confidence") or 0) >= QUESTION_CONFIDENCE
+        and bool(aspects_in(tracker))
+    )
+
+
+def _answer_question(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    _, replies, _ = ActionAnswer().compose(tracker)
+    for reply in replies:
+        dispatcher.utter_message(text=reply.text)  # no buttons: the form's question follows
+    dispatcher.utter_message(text=_text(get_services(), "after_question"))
+    requested = tracker.get_slot("requested_slot")
+    return [SlotSet(str(requested), None)] if requested else []
+
+
 class ValidateBookingForm(FormValidationAction):
     """Extracts the procedure, day and slot (custom mappings) and validates every answer."""
 
@@ -132,6 +160,8 @@ class ValidateBookingForm(FormValidationAction):
     ) -> list[EventType]:
         if _stopping(tracker):
             return []  # nothing extracted: the form rejects and the stop rule runs
+        if _is_question(tracker):  # "cần mang gì?" mid-form: answer it, then ask the same slot again
+            return _answer_question(dispatcher, tracker)
         if _stop_intent(tracker)[0]:  # an unsure "stop" answering the name or phone: the answer
             requested = str(tracker.get_slot("requested_slot"))
             validate = getattr(self, f"validate_{requested}")

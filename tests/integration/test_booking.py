@@ -159,3 +159,15 @@ def test_impossible_date_and_invalid_phone_are_asked_again(app: AppServer, db: D
     assert rows(db, sender) == []
     body = say(app, sender, "lịch hẹn của tôi")  # the form is over: a normal turn
     assert body["topic"] == "appointment.list"
+
+
+def test_a_question_mid_form_is_answered_and_the_form_goes_on(app: AppServer, db: Database) -> None:
+    sender = user()
+    body = up_to_name(app, db, sender)
+    assert "họ và tên" in text_of(body)
+    body = say(app, sender, "làm căn cước cần mang những giấy tờ gì")
+    answer = text_of(body)
+    assert "CẤP THẺ CĂN CƯỚC" in answer.upper() or "căn cước" in answer.lower()
+    assert "tiếp tục đặt lịch" in answer and "họ và tên" in answer  # answered, then the form re-asks
+    body = say(app, sender, "Trần Thị Bình")
+    assert "số điện thoại" in text_of(body)
