@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.storage.db import Database
 from tests.support.appserver import ROOT, AppServer
 from tests.support.telegram_standin import TelegramStandIn
 from tests.support.zalo_standin import ZaloStandIn
@@ -49,3 +50,11 @@ def app(
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def db(app: AppServer) -> Iterator[Database]:
+    """The session app's own database, to check what a conversation stored."""
+    database = Database(f"sqlite:///{app.var_dir / 'ward.db'}")
+    yield database
+    database.dispose()

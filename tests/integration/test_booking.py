@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,35 +15,11 @@ from bot.config.ward import load_ward
 from bot.outbox.models import OutboxMessage
 from bot.storage.db import Database, utcnow
 from tests.support.appserver import AppServer
+from tests.support.chat import buttons, say, text_of, user
 
 pytestmark = pytest.mark.integration
 WARD = load_ward(PROJECT_ROOT / "settings" / "ward.yml")
 PROCEDURE = "khai_sinh"
-
-
-def user() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-@pytest.fixture(scope="module")
-def db(app: AppServer) -> Iterator[Database]:
-    database = Database(f"sqlite:///{app.var_dir / 'ward.db'}")
-    yield database
-    database.dispose()
-
-
-def say(app: AppServer, sender: str, text: str | None = None, payload: str | None = None) -> dict[str, Any]:
-    response = app.chat(sender, text, payload)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def buttons(body: dict[str, Any]) -> dict[str, str]:
-    return {b["title"]: b["payload"] for m in body["messages"] for b in m.get("buttons") or []}
-
-
-def text_of(body: dict[str, Any]) -> str:
-    return "\n".join(m.get("text") or "" for m in body["messages"])
 
 
 def rows(db: Database, sender: str) -> list[Appointment]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 
 import httpx
 import pytest
@@ -12,14 +11,11 @@ from bot.config.settings import PROJECT_ROOT
 from bot.config.ward import load_ward
 from bot.knowledge.kb import KnowledgeBase, fill
 from tests.support.appserver import AppServer
+from tests.support.chat import user
 
 pytestmark = pytest.mark.integration
 KB = KnowledgeBase(PROJECT_ROOT / "faq")
 WARD = load_ward(PROJECT_ROOT / "settings" / "ward.yml")
-
-
-def user() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 def test_health_reports_every_part(app: AppServer) -> None:

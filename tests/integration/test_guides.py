@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +12,7 @@ from bot.knowledge.kb import KnowledgeBase
 from bot.storage.db import Database
 from bot.subscriptions.service import tags
 from tests.support.appserver import AppServer
+from tests.support.chat import say, user
 
 pytestmark = pytest.mark.integration
 KB = KnowledgeBase(PROJECT_ROOT / "faq")
@@ -21,23 +20,6 @@ GUIDE = KB.guides["vneid_kich_hoat_muc2"]
 TOTAL = len(GUIDE.steps)
 START = '/start_guide{"procedure": "vneid.kich_hoat_muc2"}'
 NAV = ["◀ Quay lại", "Tiếp ▶", "Lặp lại", "Tôi bị lỗi ở bước này"]
-
-
-def user() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-@pytest.fixture(scope="module")
-def db(app: AppServer) -> Iterator[Database]:
-    database = Database(f"sqlite:///{app.var_dir / 'ward.db'}")
-    yield database
-    database.dispose()
-
-
-def say(app: AppServer, sender: str, text: str | None = None, payload: str | None = None) -> dict[str, Any]:
-    response = app.chat(sender, text, payload)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def last(body: dict[str, Any]) -> dict[str, Any]:

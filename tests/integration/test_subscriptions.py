@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 from sqlalchemy import select
 
@@ -15,30 +11,10 @@ from bot.storage.db import Database
 from bot.subscriptions import service
 from bot.subscriptions.models import Subscription
 from tests.support.appserver import AppServer
+from tests.support.chat import buttons, say, user
 
 pytestmark = pytest.mark.integration
 WARD = load_ward(PROJECT_ROOT / "settings" / "ward.yml")
-
-
-def user() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-@pytest.fixture(scope="module")
-def db(app: AppServer) -> Iterator[Database]:
-    database = Database(f"sqlite:///{app.var_dir / 'ward.db'}")
-    yield database
-    database.dispose()
-
-
-def say(app: AppServer, sender: str, text: str | None = None, payload: str | None = None) -> dict[str, Any]:
-    response = app.chat(sender, text, payload)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def buttons(body: dict[str, Any]) -> dict[str, str]:
-    return {b["title"]: b["payload"] for m in body["messages"] for b in m.get("buttons") or []}
 
 
 def test_subscribe_with_block_and_consent_then_change_and_stop(app: AppServer, db: Database) -> None:

@@ -48,10 +48,6 @@ def tg(app: AppServer, telegram_standin: TelegramStandIn) -> TelegramStandIn:
     return telegram_standin
 
 
-def db(app: AppServer) -> Database:
-    return Database(f"sqlite:///{app.var_dir / 'ward.db'}")
-
-
 def replies(tg: TelegramStandIn, chat: int, since: int, count: int = 1, timeout: float = 30):
     return tg.wait_for("sendMessage", chat, since=since, count=count, timeout=timeout)
 
@@ -182,9 +178,9 @@ def test_an_update_that_fails_does_not_stop_the_bot(tg: TelegramStandIn, app: Ap
     assert "khai sinh cho con" not in log and "+84900000000" not in log
 
 
-def test_blocked_by_the_user_unsubscribes(tg: TelegramStandIn, app: AppServer) -> None:
+def test_blocked_by_the_user_unsubscribes(tg: TelegramStandIn, db: Database) -> None:
     chat = new_chat()
-    database = db(app)
+    database = db
     subscribe(database, "telegram", str(chat), "Khối 1", "Đồng ý nhận thông báo")
     assert is_subscribed(database, "telegram", str(chat))
     tg.block(chat)
@@ -197,8 +193,8 @@ def test_blocked_by_the_user_unsubscribes(tg: TelegramStandIn, app: AppServer) -
     assert not is_subscribed(database, "telegram", str(chat))
 
 
-def test_kicked_from_a_chat_and_stop_command_unsubscribe(tg: TelegramStandIn, app: AppServer) -> None:
-    database = db(app)
+def test_kicked_from_a_chat_and_stop_command_unsubscribe(tg: TelegramStandIn, db: Database) -> None:
+    database = db
     kicked, stopping = new_chat(), new_chat()
     for chat in (kicked, stopping):
         subscribe(database, "telegram", str(chat), "Khối 1", "Đồng ý nhận thông báo")

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -30,14 +29,6 @@ from tests.support.zalo_standin import APP_ID, OA_SECRET_KEY, ZaloStandIn
 pytestmark = pytest.mark.integration
 KB = KnowledgeBase(PROJECT_ROOT / "faq")
 WARD = load_ward(PROJECT_ROOT / "settings" / "ward.yml")
-
-
-@pytest.fixture
-def db(app: AppServer) -> Iterator[Database]:
-    """The app's own database (SQLite in WAL mode: safe to read and write beside it)."""
-    database = Database(f"sqlite:///{app.var_dir / 'ward.db'}")
-    yield database
-    database.dispose()
 
 
 def user() -> str:
