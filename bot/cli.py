@@ -21,14 +21,35 @@ def load() -> tuple[Settings, Services]:
     """Settings and services, or exit 2 with a one-line reason."""
     try:
         settings = Settings()
+        _check_part_settings()
         services = Services.build(settings)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else "settings"
-        _fail(f"invalid setting {name}: {first['msg']}")
+        _fail(_describe(exc))
     except (WardSettingsError, KnowledgeBaseError) as exc:
         _fail(str(exc))
     return settings, services
+
+
+def _check_part_settings() -> None:
+    """The parts' own settings (STAFF_*, OUTBOX_*) are read at start, not on first use."""
+    from bot.outbox.worker import OutboxConfig
+    from bot.staff.auth import StaffSettings
+
+    StaffSettings()
+    try:
+        OutboxConfig()
+    except ValidationError as exc:
+        _fail(_describe(exc, prefix="OUTBOX_"))
+
+
+def _describe(exc: ValidationError, prefix: str = "") -> str:
+    """The first problem, named by its environment variable, in one line."""
+    first = exc.errors()[0]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if not first["loc"]:
+        return f"invalid settings: {message}"
+    name = str(first["loc"][0])
+    return f"invalid setting {prefix + name.upper() if prefix else name}: {message}"
 
 
 def _check_database(services: Services) -> None:

@@ -55,3 +55,19 @@ def test_invalid_database_url_is_refused(tmp_path: Path, url: str, needle: str) 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0]
     assert "secret" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"STAFF_MAX_FAILED_LOGINS": "0"}, "invalid setting STAFF_MAX_FAILED_LOGINS"),
+        ({"STAFF_SESSION_HOURS": "soon"}, "invalid setting STAFF_SESSION_HOURS"),
+        ({"OUTBOX_RATE": "-1"}, "invalid setting OUTBOX_RATE"),
+        ({"TELEGRAM_WEBHOOK_URL": "https://ward.example/telegram"}, "TELEGRAM_WEBHOOK_SECRET is required"),
+    ],
+)
+def test_bad_part_settings_refused_in_one_line(tmp_path: Path, env: dict[str, str], needle: str) -> None:
+    result = run_bot("check", VAR_DIR=str(tmp_path), **env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr
