@@ -495,4 +495,10 @@ def staff_router(services: Services, config: StaffSettings | None = None) -> API
             return redirect("/staff/login")
         return redirect("/staff/admin?n=password_reset")
 
+    # --- campaigns, Project 06 progress, invite codes (bot/staff/campaigns_web.py) ---
+    from bot.staff.campaigns_web import Pages, add_campaign_routes
+
+    add_campaign_routes(router, Pages(render, current, posted, to_login, redirect), services)
+    # --- end campaigns ---
+
     return router
