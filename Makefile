@@ -14,12 +14,12 @@ NLU_FLOORS := --min-procedure 0.94 --min-procedure-no-diacritics 0.92 --min-proc
 	--min-topic 0.88 --min-oos-precision 0.88 --min-oos-recall 0.88
 TRAINING_INPUTS := config.yml domain.yml $(shell find nlu -name '*.yml' -o -name '*.py' | grep -v __pycache__ | sort)
 
-.PHONY: run test lint eval bench setup model clean postgres chromium
+.PHONY: run test lint eval bench setup model clean postgres chromium faketime
 
 run: setup $(MODEL)
 	$(APP_PY) -m bot run
 
-test: setup postgres chromium $(MODEL)
+test: setup postgres chromium faketime $(MODEL)
 	$(APP_PY) -m ruff check .
 	$(APP_PY) -m ruff format --check .
 	$(RASA) data validate --data nlu/data --domain domain.yml --config config.yml
@@ -55,6 +55,14 @@ chromium:
 	@if [ -x /usr/bin/chromium ]; then :; \
 	else ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		|| echo "warning: could not install chromium; the browser test will be skipped"; fi
+
+# libfaketime (Debian's package) for the reminder restart test: it starts the app with a clock the
+# test sets (tests/support/faketime.py). Does nothing when it is already installed; without root or
+# sudo it only warns, and that test skips.
+faketime:
+	@if ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; then :; \
+	else ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime) \
+		|| echo "warning: could not install faketime; the reminder restart test will be skipped"; fi
 
 .venv/.installed: requirements/app.lock requirements/dev.lock
 	@test -x .venv/bin/python || $(PY311) -m venv .venv

@@ -1,4 +1,4 @@
-"""Booking at the one-stop desk from the chat: `booking_form`, its validation, list and cancel.
+"""Booking at the one-stop desk from the chat: `booking_form`, `reschedule_form`, list, cancel, confirm.
 
 The form (domain.yml) asks, in order: the procedure (desk procedures only: those a ward
 counter lists), the day, the time slot, the full name, the phone number, the consent to
@@ -9,6 +9,12 @@ entity ("2026-12-01" or "2026-12-01T08:00") on a /book_appointment payload.
 
 Every ask action and the closing actions end their reply with the meta message
 (actions.common.send); the validation action only adds refusal texts before the ask.
+
+The request that starts a form is read too: "đặt lịch làm căn cước sáng thứ 5" gives the
+procedure, the day and the part of day (which narrows the slot buttons). After two failed
+answers to the same question the form explains what it expects and asks whether to go on
+(the pattern of Rasa's financial demo). `reschedule_form` reuses the day and slot questions
+and their validation (ValidateRescheduleForm extends ValidateBookingForm).
 Nothing personal is stored without consent; names and phone numbers are never logged
 and are cleared from the conversation's slots once the form ends.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import re
 import uuid
 from typing import Any
@@ -24,9 +31,11 @@ from typing import Any
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
 
 from actions.answers import ActionAnswer
 from actions.common import aspects_in, send
+from actions.procedures import procedure_in_text
 from actions.senders import channel_user
 from bot.appointments import reason_message, service
 from bot.appointments.dates import WhenError, parse_when
@@ -36,18 +45,31 @@ from bot.config.ward import Ward
 from bot.knowledge.answers import Reply, intent_payload
 from bot.knowledge.kb import fill
 from bot.outbox import service as outbox
+from bot.outbox.models import OutboxMessage
 from bot.services import Services, get_services
 from bot.storage.db import utcnow
+from nlu.normalize import fold
 
 Domain = dict[str, Any]
+log = logging.getLogger(__name__)
 BOOK, LIST, CANCEL = "appointment.book", "appointment.list", "appointment.cancel"
-FORM = "booking_form"
+RESCHEDULE = "appointment.reschedule"
+FORM, MOVE_FORM = "booking_form", "reschedule_form"
 PROCEDURE, DATE, TIME = "booking_procedure", "booking_date", "booking_time"
 NAME, PHONE, CONSENT, CONFIRM = "full_name", "phone", "booking_consent", "booking_confirm"
+WISH, PART, FAILURES, CONTINUE = "booking_wish", "booking_part", "booking_failures", "booking_continue"
+CODE, MOVE_CONFIRM = "reschedule_code", "reschedule_confirm"
 RUN, LAST_KEY = "booking_run", "booking_key"
-FORM_SLOTS = (PROCEDURE, DATE, TIME, NAME, PHONE, CONSENT, CONFIRM)
+FORM_SLOTS = (PROCEDURE, DATE, TIME, NAME, PHONE, CONSENT, CONFIRM, WISH, PART, FAILURES, CONTINUE)
+MOVE_SLOTS = (CODE, MOVE_CONFIRM, PROCEDURE, DATE, TIME, WISH, PART, FAILURES, CONTINUE)
+NO_APPOINTMENT, NOT_FOUND = "-", "?"  # reschedule_code when there is nothing to move (ends the form)
+MAX_FAILURES = 2  # failed answers to one question before the form explains and asks to go on
+PARTS = ("sang", "chieu")  # parts of day that narrow the slot buttons (morning, afternoon)
 DAY_BUTTONS, TIME_BUTTONS = 6, 12
 _ISO_WHEN = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}))?$")
+_CODE_TEXT = re.compile(r"^\s*([A-Za-z0-9]{3}[\s-]?[A-Za-z0-9]{3})\s*$")
+# "dời lịch sang thứ 6", "doi hen qua chieu mai": the preposition, not "sáng" (folded text)
+_MOVE_TO = re.compile(r"(?:^|\b(?:lich|hen|gio|ngay)\s+)(?:sang|qua)\s+(?=\S)")
 
 
 # --- shared helpers -----------------------------------------------------------------
@@ -119,6 +141,31 @@ def _cleared() -> list[EventType]:
     return [SlotSet(slot, None) for slot in (*FORM_SLOTS, RUN, LAST_KEY)]
 
 
+def _move_cleared() -> list[EventType]:
+    return [SlotSet(slot, None) for slot in MOVE_SLOTS]
+
+
+def _form_topic(tracker: Tracker) -> str:
+    loop = tracker.active_loop.get("name") if tracker.active_loop else None
+    return RESCHEDULE if loop == MOVE_FORM else BOOK
+
+
+def _first_turn(tracker: Tracker) -> bool:
+    """The message that started the form (nothing asked yet)."""
+    return tracker.get_slot("requested_slot") is None
+
+
+def _says_when(text: str) -> bool:
+    """The words name a day, a time or a part of day ("sáng thứ 5", "mai 9h", "chiều")."""
+    if not text or text.startswith("/"):
+        return False
+    try:
+        parse_when(text, utcnow(), get_services().ward.tz)
+    except WhenError:
+        return False
+    return True
+
+
 # --- the form's validation ------------------------------------------------------------
 
 
@@ -168,16 +215,42 @@ class ValidateBookingForm(FormValidationAction):
             answer = await validate(tracker.latest_message.get("text") or "", dispatcher, tracker, domain)
             return [SlotSet(slot, value) for slot, value in answer.items()]
         events = await super().run(dispatcher, tracker, domain)
-        if tracker.get_slot(RUN) is None:  # the form's first turn: a new run id for idempotency
-            events.insert(0, SlotSet(RUN, uuid.uuid4().hex))
+        if tracker.get_slot(RUN) is None and self.name() == "validate_booking_form":
+            events.insert(0, SlotSet(RUN, uuid.uuid4().hex))  # the form's first turn: a new run id
         return events
 
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> list[str]:
-        if tracker.get_slot(CONSENT) is False and CONSENT in domain_slots:  # refused: the form ends
-            return domain_slots[: domain_slots.index(CONSENT) + 1]
-        return domain_slots
+        slots = [slot for slot in domain_slots if slot != CONTINUE]
+        if tracker.get_slot(CONTINUE) is False:  # "no" to "go on?": the form ends, nothing stored
+            return [CONTINUE]
+        if (tracker.get_slot(FAILURES) or 0) >= MAX_FAILURES:  # two failed answers: "go on?" first
+            return [CONTINUE, *slots]
+        if tracker.get_slot(CONSENT) is False and CONSENT in slots:  # refused: the form ends
+            return slots[: slots.index(CONSENT) + 1]
+        return slots
+
+    async def get_validation_events(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> list[EventType]:
+        """The slots' validation, then the count of failed answers to the question asked."""
+        wish = tracker.slots_to_validate().get(WISH)
+        events = await super().get_validation_events(dispatcher, tracker, domain)
+        if wish and not any(e.get("name") == WISH for e in events):  # not read yet: kept for later
+            events.append(SlotSet(WISH, wish))  # (the SDK drops slots that are not required)
+        requested = tracker.get_slot("requested_slot")
+        answers = [e.get("value") for e in events if e.get("event") == "slot" and e.get("name") == requested]
+        if requested in (CONTINUE, None) or not answers:
+            return events
+        if requested == TIME and any(e.get("name") == PART and e.get("value") for e in events):
+            return events  # "chiều" when the slot is asked: a narrowing, not a failed answer
+        if answers[-1] is not None:  # answered: the count starts again at the next question
+            return [*events, SlotSet(FAILURES, None)] if tracker.get_slot(FAILURES) else events
+        failures = int(tracker.get_slot(FAILURES) or 0) + 1
+        if failures >= MAX_FAILURES:
+            dispatcher.utter_message(text=_text(get_services(), f"explain_{requested}"))
+        return [*events, SlotSet(FAILURES, failures)]
 
     # extraction (custom mappings) ----------------------------------------------------
 
@@ -191,6 +264,8 @@ class ValidateBookingForm(FormValidationAction):
         if procedure is None:
             intent = tracker.get_intent_of_latest_message() or ""
             procedure = get_services().kb.catalog.procedure_for_intent(intent)
+        if procedure is None:  # "cho tôi hẹn làm khai sinh": the procedure named in the words
+            procedure = procedure_in_text(tracker.latest_message.get("text") or "")
         if procedure:
             return {PROCEDURE: procedure}
         # asked and not understood: "" is refused by the validation, which asks again
@@ -199,9 +274,16 @@ class ValidateBookingForm(FormValidationAction):
     async def extract_booking_date(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != DATE:
-            return {}
-        return {DATE: _entity(tracker, "when") or tracker.latest_message.get("text") or ""}
+        requested = tracker.get_slot("requested_slot")
+        if requested == DATE:
+            return {
+                DATE: _entity(tracker, "when") or self.when_text(tracker.latest_message.get("text") or "")
+            }
+        if requested is None and not tracker.get_slot(DATE):  # the request itself: "… sáng thứ 5"
+            said = _entity(tracker, "when") or self.when_text(tracker.latest_message.get("text") or "")
+            if _ISO_WHEN.match(said) or _says_when(said):
+                return {WISH: said}  # read once the procedure is known (validate_booking_procedure)
+        return {}
 
     async def extract_booking_time(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
@@ -209,6 +291,10 @@ class ValidateBookingForm(FormValidationAction):
         if tracker.get_slot("requested_slot") != TIME:
             return {}
         return {TIME: _entity(tracker, "when") or tracker.latest_message.get("text") or ""}
+
+    def when_text(self, text: str) -> str:
+        """The words as the date parser reads them (moving an appointment drops "sang"/"qua")."""
+        return text
 
     # validation ------------------------------------------------------------------------
 
@@ -222,7 +308,17 @@ class ValidateBookingForm(FormValidationAction):
         if _calendar(services).counter_for(str(value)) is None:
             dispatcher.utter_message(text=_reason(services, "unknown_procedure"))
             return {PROCEDURE: None}
-        return {PROCEDURE: str(value)}
+        return {PROCEDURE: str(value), **await self._wish(str(value), dispatcher, tracker, domain)}
+
+    async def _wish(
+        self, procedure: str, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        """The day said with the request, validated now that the procedure is known."""
+        wish = tracker.get_slot(WISH)
+        if not wish or tracker.get_slot(DATE):
+            return {}
+        tracker.slots[PROCEDURE] = procedure  # what validate_booking_date reads
+        return {WISH: None, **await self.validate_booking_date(wish, dispatcher, tracker, domain)}
 
     async def validate_booking_date(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
@@ -231,13 +327,14 @@ class ValidateBookingForm(FormValidationAction):
         procedure = tracker.get_slot(PROCEDURE)
         now = utcnow()
         try:
-            day, clock, week = await _read_when(services, str(value or ""), now)
+            day, clock, week, part = await _read_when(services, str(value or ""), now)
         except WhenError as exc:
             dispatcher.utter_message(text=_reason(services, exc.reason, exc.detail))
             return {DATE: None}
+        part_slot = {PART: part} if part in PARTS else {}
         if day is None:
             dispatcher.utter_message(text=_text(services, "need_day"))
-            return {DATE: None}
+            return {DATE: None, **part_slot}
         calendar = _calendar(services)
         occupancy = service.occupancy(services.db)
         if week:  # "tuần sau": the first day of that week with a free slot
@@ -250,8 +347,8 @@ class ValidateBookingForm(FormValidationAction):
         if not verdict.ok:
             assert verdict.reason is not None
             dispatcher.utter_message(text=_reason(services, verdict.reason.value, verdict.detail))
-            return {DATE: None}
-        result: dict[str, Any] = {DATE: day.isoformat()}
+            return {DATE: None, **part_slot}
+        result: dict[str, Any] = {DATE: day.isoformat(), **part_slot}
         if clock is not None:  # "mai 9h": the slot too, when it is bookable
             start = dt.datetime.combine(day, clock, tzinfo=services.ward.tz)
             check = await asyncio.to_thread(calendar.check, procedure, start, now, occupancy)
@@ -270,10 +367,12 @@ class ValidateBookingForm(FormValidationAction):
         now = utcnow()
         day_text = tracker.get_slot(DATE)
         try:
-            day, clock, _week = await _read_when(services, str(value or ""), now)
+            day, clock, _week, part = await _read_when(services, str(value or ""), now)
         except WhenError as exc:
             dispatcher.utter_message(text=_reason(services, exc.reason, exc.detail))
             return {TIME: None}
+        if clock is None and part in PARTS and day is None:  # "chiều": the afternoon's slots
+            return {TIME: None, PART: part, FAILURES: None}
         if clock is None:
             dispatcher.utter_message(text=_text(services, "need_time"))
             return {TIME: None}
@@ -319,18 +418,102 @@ class ValidateBookingForm(FormValidationAction):
     ) -> dict[str, Any]:
         return {CONFIRM: bool(value)}
 
+    async def validate_booking_continue(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        if value:  # go on: the same question again, the count from zero
+            return {CONTINUE: None, FAILURES: None}
+        return {CONTINUE: False}
+
+
+class ValidateRescheduleForm(ValidateBookingForm):
+    """Moving an appointment: which one (own appointments only), then the booking form's day and
+    slot questions with the same extraction and validation, then the confirmation."""
+
+    def name(self) -> str:
+        return "validate_reschedule_form"
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> list[str]:
+        if tracker.get_slot(CODE) in (NO_APPOINTMENT, NOT_FOUND):  # nothing to move: the form ends
+            return [CODE]
+        return await super().required_slots(domain_slots, dispatcher, tracker, domain)
+
+    def when_text(self, text: str) -> str:
+        folded = fold(text)
+        match = _MOVE_TO.search(folded)
+        if match is None:
+            return text
+        keep = folded[match.start() : match.end()].split()[:-1]  # "lich sang " → "lich "
+        cut = match.start() + (len(" ".join(keep)) + 1 if keep else 0)
+        if len(folded) != len(text) or text[cut : match.end()].strip().lower() not in ("sang", "qua"):
+            return text  # "sáng" written with its diacritics is the morning
+        return text[:cut] + text[match.end() :]  # fold keeps offsets: one letter per letter
+
+    async def extract_reschedule_code(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        requested = tracker.get_slot("requested_slot")
+        if requested not in (None, CODE) or tracker.get_slot(CODE):
+            return {}
+        code = _entity(tracker, "code")
+        typed = _CODE_TEXT.match(tracker.latest_message.get("text") or "")
+        if code is None and requested == CODE and typed:
+            code = typed.group(1)
+        if code:
+            return {CODE: code}
+        if requested == CODE:
+            return {CODE: ""}  # not a code: refused, the list shown again
+        services = get_services()
+        channel, external_id = channel_user(tracker)
+        mine = await asyncio.to_thread(service.my_appointments, services.db, channel, external_id)
+        if not mine:
+            return {CODE: NO_APPOINTMENT}
+        return {CODE: mine[0].code} if len(mine) == 1 else {}
+
+    async def validate_reschedule_code(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        services = get_services()
+        if value in (NO_APPOINTMENT, NOT_FOUND):
+            return {CODE: value}
+        if not value:
+            dispatcher.utter_message(text=_text(services, "reschedule_pick_again"))
+            return {CODE: None}
+        channel, external_id = channel_user(tracker)
+        try:
+            booking = await asyncio.to_thread(service.get_mine, services.db, channel, external_id, str(value))
+            if booking.status != "booked":
+                raise AppointmentError("not_changeable", booking.status)
+            if booking.slot_start < utcnow():
+                raise AppointmentError("past")
+        except AppointmentError as exc:  # another citizen's code is "not found" too: no hint
+            dispatcher.utter_message(text=_reason(services, exc.reason, exc.detail))
+            return {CODE: NOT_FOUND}
+        return {
+            CODE: booking.code,
+            PROCEDURE: booking.procedure,
+            **await self._wish(booking.procedure, dispatcher, tracker, domain),
+        }
+
+    async def validate_reschedule_confirm(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        return {MOVE_CONFIRM: bool(value)}
+
 
 async def _read_when(
     services: Services, text: str, now: dt.datetime
-) -> tuple[dt.date | None, dt.time | None, bool]:
-    """(day, time, a whole week) from a button's ISO value or the citizen's words."""
+) -> tuple[dt.date | None, dt.time | None, bool, str | None]:
+    """(day, time, a whole week, part of day) from a button's ISO value or the citizen's words."""
     match = _ISO_WHEN.match(text.strip())
     if match:
         day = dt.date.fromisoformat(match.group(1))
         clock = dt.time.fromisoformat(match.group(2)) if match.group(2) else None
-        return day, clock, False
+        return day, clock, False, None
     when = parse_when(text, now, services.ward.tz)
-    return when.date, when.time, when.precision == "week"
+    return when.date, when.time, when.precision == "week", when.part_of_day
 
 
 async def _check_day(calendar: Calendar, procedure: str, day: dt.date, now: dt.datetime, occupancy: Any):
@@ -351,8 +534,12 @@ class _Ask(Action):
     ) -> list[EventType]:
         services = get_services()
         reply = await self.question(services, tracker)
-        send(dispatcher, tracker, BOOK, reply)
+        send(dispatcher, tracker, _form_topic(tracker), reply, **self.marks(services))
         return []
+
+    def marks(self, services: Services) -> dict[str, Any]:
+        """Channel hints next to the meta message (e.g. Telegram's share-contact keyboard)."""
+        return {}
 
     async def question(self, services: Services, tracker: Tracker) -> Reply:
         return Reply(_text(services, f"ask_{self.slot}"))
@@ -409,14 +596,19 @@ class ActionAskBookingTime(_Ask):
             utcnow(),
             service.occupancy(services.db),
         )
+        part = tracker.get_slot(PART)
+        wanted = (
+            [slot for slot in slots if (slot.start.hour < 12) == (part == "sang")] if part in PARTS else []
+        )
         buttons = [
             {
                 "title": f"{slot.start:%H:%M}",
                 "payload": intent_payload("book_appointment", when=f"{day.isoformat()}T{slot.start:%H:%M}"),
             }
-            for slot in slots[:TIME_BUTTONS]
+            for slot in (wanted or slots)[:TIME_BUTTONS]
         ]
-        return Reply(_text(services, "ask_time", day=_day_label(services, day)), buttons)
+        key = f"ask_time_{part}" if wanted else "ask_time"
+        return Reply(_text(services, key, day=_day_label(services, day)), buttons)
 
 
 class ActionAskFullName(_Ask):
@@ -424,7 +616,12 @@ class ActionAskFullName(_Ask):
 
 
 class ActionAskPhone(_Ask):
+    """The phone question; on Telegram it comes with a "share my number" keyboard."""
+
     slot = PHONE
+
+    def marks(self, services: Services) -> dict[str, Any]:
+        return {"request_contact": _text(services, "share_contact_button")}
 
 
 def _yes_no(services: Services, key: str) -> list[dict[str, str]]:
@@ -440,6 +637,47 @@ class ActionAskBookingConsent(_Ask):
 
     async def question(self, services: Services, tracker: Tracker) -> Reply:
         return Reply(_text(services, "ask_consent"), _yes_no(services, "consent_buttons"))
+
+
+class ActionAskBookingContinue(_Ask):
+    """After two failed answers (the explanation was just sent): go on or stop?"""
+
+    slot = CONTINUE
+
+    async def question(self, services: Services, tracker: Tracker) -> Reply:
+        return Reply(_text(services, "ask_continue"), _yes_no(services, "continue_buttons"))
+
+
+class ActionAskRescheduleCode(_Ask):
+    """Which appointment to move: the citizen's own upcoming ones, a button each."""
+
+    slot = CODE
+
+    async def question(self, services: Services, tracker: Tracker) -> Reply:
+        channel, external_id = channel_user(tracker)
+        mine = await asyncio.to_thread(service.my_appointments, services.db, channel, external_id)
+        text = "\n".join([_text(services, "reschedule_pick"), *_list_lines(services, mine)])
+        return Reply(text, _move_buttons(services, mine))
+
+
+class ActionAskRescheduleConfirm(_Ask):
+    slot = MOVE_CONFIRM
+
+    async def question(self, services: Services, tracker: Tracker) -> Reply:
+        channel, external_id = channel_user(tracker)
+        booking = await asyncio.to_thread(
+            service.get_mine, services.db, channel, external_id, str(tracker.get_slot(CODE))
+        )
+        start = _start(services, tracker.get_slot(DATE), tracker.get_slot(TIME))
+        text = _text(
+            services,
+            "ask_reschedule_confirm",
+            code=booking.code,
+            procedure=_procedure_title(services, booking.procedure),
+            old=_when_label(services, booking.slot_start),
+            when=_when_label(services, start) if start else "",
+        )
+        return Reply(text, _yes_no(services, "confirm_buttons"))
 
 
 class ActionAskBookingConfirm(_Ask):
@@ -496,6 +734,9 @@ class ActionSubmitBooking(Action):
         services = get_services()
         channel, external_id = channel_user(tracker)
         run = tracker.get_slot(RUN)
+        if tracker.get_slot(CONTINUE) is False:  # "no" to "go on?" after two failed answers
+            send(dispatcher, tracker, BOOK, Reply(_text(services, "stopped")))
+            return _cleared()
         if tracker.get_slot(CONFIRM) is None:  # a second "Xác nhận" after the booking
             return await self._again(dispatcher, tracker, services, channel, external_id)
         if not tracker.get_slot(CONSENT):
@@ -538,7 +779,9 @@ class ActionSubmitBooking(Action):
     ) -> list[EventType]:
         key = tracker.get_slot(LAST_KEY)
         booking = (
-            await asyncio.to_thread(service._by_key, services.db, channel, external_id, key) if key else None
+            await asyncio.to_thread(service.booking_for_key, services.db, channel, external_id, key)
+            if key
+            else None
         )
         if booking is None:
             send(
@@ -596,6 +839,22 @@ def _cancel_buttons(services: Services, bookings: list[Booking]) -> list[dict[st
     ]
 
 
+def _move_buttons(services: Services, bookings: list[Booking]) -> list[dict[str, str]]:
+    return [
+        {
+            "title": _text(services, "move_button", code=b.code),
+            "payload": intent_payload("reschedule_appointment", code=b.code),
+        }
+        for b in bookings
+    ]
+
+
+def _list_buttons(services: Services, bookings: list[Booking]) -> list[dict[str, str]]:
+    """ "Đổi lịch <code>" and "Hủy <code>" for each appointment."""
+    moves, cancels = _move_buttons(services, bookings), _cancel_buttons(services, bookings)
+    return [button for pair in zip(moves, cancels, strict=True) for button in pair]
+
+
 class ActionListAppointments(Action):
     """The citizen's own upcoming appointments, with a cancel button for each."""
 
@@ -612,7 +871,7 @@ class ActionListAppointments(Action):
             send(dispatcher, tracker, LIST, Reply(_text(services, "list_empty"), [_book_button(services)]))
             return []
         text = "\n".join([_text(services, "list_header"), *_list_lines(services, mine)])
-        send(dispatcher, tracker, LIST, Reply(text, _cancel_buttons(services, mine)))
+        send(dispatcher, tracker, LIST, Reply(text, _list_buttons(services, mine)))
         return []
 
 
@@ -634,7 +893,7 @@ class ActionCancelAppointment(Action):
             except AppointmentError as exc:
                 send(dispatcher, tracker, CANCEL, Reply(_reason(services, exc.reason, exc.detail)))
                 return []
-            await asyncio.to_thread(_cancel_reminders, services, booking)
+            await asyncio.to_thread(_cancel_reminders, services, booking.code)
             when = _when_label(services, booking.slot_start)
             send(
                 dispatcher, tracker, CANCEL, Reply(_text(services, "cancelled", code=booking.code, when=when))
@@ -671,32 +930,180 @@ def reminder_times(ward: Ward, slot_start: dt.datetime, now: dt.datetime) -> dic
     return {name: at for name, at in times.items() if at > now}
 
 
-def _queue_reminders(services: Services, channel: str, external_id: str, booking: Booking) -> None:
-    """Queue the booking's reminders in the outbox (idempotent on kind and ref)."""
+def _reminder_buttons(services: Services, code: str) -> list[dict[str, str]]:
+    """Under a reminder: "I will come", "move", "cancel" for that appointment."""
+    return [
+        {
+            "title": _text(services, "confirm_button"),
+            "payload": intent_payload("confirm_appointment", code=code),
+        },
+        {
+            "title": _text(services, "move_button", code=code),
+            "payload": intent_payload("reschedule_appointment", code=code),
+        },
+        {
+            "title": _text(services, "cancel_button", code=code),
+            "payload": intent_payload("cancel_appointment", code=code),
+        },
+    ]
+
+
+def _queue_reminders(
+    services: Services, channel: str, external_id: str, booking: Booking, *, moved: bool = False
+) -> None:
+    """Queue the booking's reminders in the outbox (idempotent on kind and ref).
+
+    Refs are "<code>:<name>"; after a move "<code>:<name>:<when moved>", so that the rows of the
+    new time are new rows (the old ones were cancelled and stay as they are).
+    """
     values = {
         "code": booking.code,
         "procedure": _procedure_title(services, booking.procedure),
         "when": _when_label(services, booking.slot_start),
         "counter": _counter_name(services, booking.counter),
     }
-    button = {
-        "title": _text(services, "my_appointments_button"),
-        "payload": intent_payload("list_appointments"),
-    }
+    suffix = f":{utcnow():%Y%m%d%H%M%S}" if moved else ""
     for name, at in reminder_times(services.ward, booking.slot_start, utcnow()).items():
-        message = {"text": _text(services, f"reminder_{name}", **values), "buttons": [button]}
+        message = {
+            "text": _text(services, f"reminder_{name}", **values),
+            "buttons": _reminder_buttons(services, booking.code),
+        }
         outbox.enqueue(
             services.db,
             channel,
             external_id,
             message,
             kind=REMINDER_KIND,
-            ref=f"{booking.code}:{name}",
+            ref=f"{booking.code}:{name}{suffix}",
             not_before=at,
         )
 
 
-def _cancel_reminders(services: Services, booking: Booking) -> None:
-    """A cancelled appointment is not reminded: its queued reminders are cancelled."""
-    for name in REMINDERS:
-        outbox.cancel(services.db, REMINDER_KIND, f"{booking.code}:{name}")
+def _cancel_reminders(services: Services, code: str) -> None:
+    """A cancelled or moved appointment is not reminded at the old time: its queued rows are cancelled."""
+    with services.db.session() as session:
+        refs = set(
+            session.scalars(
+                select(OutboxMessage.ref).where(
+                    OutboxMessage.kind == REMINDER_KIND,
+                    OutboxMessage.ref.startswith(f"{code}:"),
+                    OutboxMessage.status == "queued",
+                )
+            )
+        )
+    for ref in sorted(r for r in refs if r):
+        outbox.cancel(services.db, REMINDER_KIND, ref)
+
+
+# --- moving an appointment ------------------------------------------------------------------
+
+
+class ActionSubmitReschedule(Action):
+    """After reschedule_form: move the appointment and its reminders, or say it stays as it is."""
+
+    def name(self) -> str:
+        return "action_submit_reschedule"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> list[EventType]:
+        services = get_services()
+        channel, external_id = channel_user(tracker)
+        code = tracker.get_slot(CODE)
+        if code == NOT_FOUND:  # the reason was given by the validation: nothing more to say
+            send(dispatcher, tracker, RESCHEDULE)
+        elif code == NO_APPOINTMENT or not code:
+            send(
+                dispatcher,
+                tracker,
+                RESCHEDULE,
+                Reply(_text(services, "list_empty"), [_book_button(services)]),
+            )
+        elif tracker.get_slot(CONTINUE) is False:
+            send(dispatcher, tracker, RESCHEDULE, Reply(_text(services, "reschedule_stopped")))
+        elif not tracker.get_slot(MOVE_CONFIRM):
+            send(dispatcher, tracker, RESCHEDULE, Reply(_text(services, "reschedule_kept", code=code)))
+        else:
+            await self._move(dispatcher, tracker, services, channel, external_id, str(code))
+        return _move_cleared()
+
+    async def _move(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        services: Services,
+        channel: str,
+        external_id: str,
+        code: str,
+    ) -> None:
+        start = _start(services, tracker.get_slot(DATE), tracker.get_slot(TIME))
+        try:
+            assert start is not None
+            booking = await asyncio.to_thread(
+                service.reschedule, services.db, _calendar(services), channel, external_id, code, start
+            )
+        except AppointmentError as exc:
+            text = _text(services, "reschedule_failed") + " " + _reason(services, exc.reason, exc.detail)
+            again = {
+                "title": _text(services, "move_button", code=code),
+                "payload": intent_payload("reschedule_appointment", code=code),
+            }
+            send(dispatcher, tracker, RESCHEDULE, Reply(text, [again]))
+            return
+        await asyncio.to_thread(_cancel_reminders, services, booking.code)
+        await asyncio.to_thread(_queue_reminders, services, channel, external_id, booking, moved=True)
+        text = _text(
+            services,
+            "rescheduled",
+            code=booking.code,
+            procedure=_procedure_title(services, booking.procedure),
+            when=_when_label(services, booking.slot_start),
+            counter=_counter_name(services, booking.counter),
+        )
+        send(dispatcher, tracker, RESCHEDULE, Reply(text))
+
+
+class ActionRescheduleStop(Action):
+    """ "thôi" inside reschedule_form: leave it, the appointment stays as it is."""
+
+    def name(self) -> str:
+        return "action_reschedule_stop"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> list[EventType]:
+        send(dispatcher, tracker, RESCHEDULE, Reply(_text(get_services(), "reschedule_stopped")))
+        return _move_cleared()
+
+
+class ActionConfirmAppointment(Action):
+    """ "Tôi sẽ đến" under a reminder (or typed): answered with the appointment, and logged."""
+
+    def name(self) -> str:
+        return "action_confirm_appointment"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> list[EventType]:
+        services = get_services()
+        channel, external_id = channel_user(tracker)
+        code = _entity(tracker, "code")
+        mine = await asyncio.to_thread(service.my_appointments, services.db, channel, external_id)
+        if code is None and len(mine) == 1:
+            code = mine[0].code
+        if code is None:  # none or several: the list, with its buttons
+            await ActionListAppointments().run(dispatcher, tracker, domain)
+            return []
+        booking = next((b for b in mine if b.code == service.normalize_code(code)), None)
+        if booking is None:  # past, cancelled or someone else's: "not found", no hint
+            send(dispatcher, tracker, LIST, Reply(_reason(services, "not_found")))
+            return []
+        log.info("appointment attendance confirmed by the citizen")
+        text = _text(
+            services,
+            "attendance_confirmed",
+            code=booking.code,
+            when=_when_label(services, booking.slot_start),
+        )
+        send(dispatcher, tracker, LIST, Reply(text, _move_buttons(services, [booking])))
+        return []

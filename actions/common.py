@@ -46,8 +46,16 @@ def send(
     tracker: Tracker,
     topic: str,
     *replies: Reply,
+    **marks: Any,
 ) -> None:
-    """Utter the replies, then the meta message with the topic."""
+    """Utter the replies, then the meta message with the topic.
+
+    `marks` travel next to the meta and are attached by the app to the last reply (chat API
+    field `custom`): `request_contact="<button title>"` asks Telegram for a share-contact
+    keyboard; `forget=True` has the app delete the conversation's history after the turn.
+    Channels that do not know a mark ignore it.
+    """
     for reply in replies:
         dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None)
-    dispatcher.utter_message(json_message={"meta": {"topic": topic, "intent": understood_intent(tracker)}})
+    meta = {"topic": topic, "intent": understood_intent(tracker)}
+    dispatcher.utter_message(json_message={"meta": meta, **marks})

@@ -29,7 +29,8 @@ Rules worth knowing:
   "trưa" 1–2 become 13–14;
 - the text is folded (nlu.normalize.fold) so diacritics are optional; the few words
   that fold into another word ("tối"/"tôi", "mốt"/"một") are read as the date word
-  only when written without diacritics or with the date word's own diacritics.
+  only when written without diacritics or with the date word's own diacritics; a bare
+  "sang" in a text written with diacritics is the preposition ("dời lịch sang thứ 6").
 
 `parse_when(text, now, tz)` returns a `When` or raises `WhenError` whose `reason`
 is a stable code ("not_understood", "invalid_date", "invalid_time").
@@ -190,6 +191,8 @@ def _take_part_of_day(original: str, folded: str) -> tuple[PartOfDay | None, str
         written = original[match.start(1) : match.end(1)]
         if not _accept(original, folded, match.span(1), _PART_DIACRITICS[word]):
             continue
+        if word == "sang" and written == "sang" and original != folded:
+            continue  # someone who writes diacritics means "sang" (to): "dời lịch sang thứ 6"
         if word == "toi" and written != "tối":
             # without diacritics a bare "toi" is far more often "tôi" (I)
             context = folded[match.start() : match.end() + 5]

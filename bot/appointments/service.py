@@ -24,8 +24,8 @@ external id, so another citizen's code raises the same NotFound as a code that d
 exist.
 
 Personal data (name, phone, note) is stored only with consent and anonymised
-RETENTION_DAYS (90) days after the appointment by `anonymise_expired` (meant to run
-daily from bot/scheduler.py; not wired yet) or at the citizen's request
+`appointments.retention_days` (ward file, default RETENTION_DAYS = 90) days after the
+appointment by `anonymise_expired` (run daily by bot/scheduler.py) or at the citizen's request
 (`delete_my_data`).
 """
 
@@ -37,7 +37,7 @@ import random
 import secrets
 import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import phonenumbers
@@ -92,6 +92,22 @@ class Booking:
     @classmethod
     def of(cls, row: Appointment) -> Booking:
         return cls(row.code, row.procedure, row.counter, row.slot_start, row.status, row.full_name, row.phone)
+
+
+# --- listeners (e.g. staff group notices: bot/appointments/notify.py) -------------
+
+# Called after a booking is created ("booked"), cancelled ("cancelled") or moved ("moved"),
+# whichever channel did it; a failing listener never undoes or breaks the booking.
+Listener = Callable[[Database, str, "Booking"], object]
+listeners: list[Listener] = []
+
+
+def _notify(db: Database, event: str, booking: Booking) -> None:
+    for listener in list(listeners):
+        try:
+            listener(db, event, booking)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping must not break a booking
+            log.warning("appointment listener failed: %s", type(exc).__name__)
 
 
 # --- personal data ----------------------------------------------------------------
@@ -259,6 +275,7 @@ def book(
                 _claim_seat(session, slot.counter, slot.start_utc, slot.capacity, row.id)
                 booking = Booking.of(row)
             log.info("appointment booked: counter=%s slot=%s", slot.counter, slot.start_utc.isoformat())
+            _notify(db, "booked", booking)
             return booking
         except (IntegrityError, OperationalError) as exc:  # lost a race (seat, key or code): look again
             if idempotency_key is not None:
@@ -279,6 +296,11 @@ def _by_key(db: Database, channel: str, external_id: str, key: str) -> Booking |
             )
         )
         return Booking.of(row) if row else None
+
+
+def booking_for_key(db: Database, channel: str, external_id: str, key: str) -> Booking | None:
+    """The citizen's booking made with this idempotency key (one run of the chat form), if any."""
+    return _by_key(db, channel, external_id, key)
 
 
 def _own(session: Session, channel: str, external_id: str, code: str) -> Appointment:
@@ -328,7 +350,9 @@ def cancel(
         row.updated_at = now
         session.execute(delete(AppointmentSeat).where(AppointmentSeat.appointment_id == row.id))
         log.info("appointment cancelled")
-        return Booking.of(row)
+        booking = Booking.of(row)
+    _notify(db, "cancelled", booking)
+    return booking
 
 
 def reschedule(
@@ -366,6 +390,7 @@ def reschedule(
                 row.counter, row.slot_start, row.updated_at = slot.counter, slot.start_utc, now
                 booking = Booking.of(row)
             log.info("appointment moved: counter=%s slot=%s", slot.counter, slot.start_utc.isoformat())
+            _notify(db, "moved", booking)
             return booking
         except (IntegrityError, OperationalError) as exc:
             _retrying(attempt, exc)

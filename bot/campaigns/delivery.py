@@ -43,11 +43,17 @@ WEEK = dt.timedelta(days=7)
 PRESS_WINDOW = dt.timedelta(days=14)
 
 
-def render(text: str, buttons: Sequence[dict], values: dict[str, str] | None = None) -> dict:
-    """The chat API message; {placeholders} of `values` filled, unknown ones left as written."""
+def render(
+    text: str, buttons: Sequence[dict], values: dict[str, str] | None = None, *, photo: str | None = None
+) -> dict:
+    """The chat API message; {placeholders} of `values` filled, unknown ones left as written.
+    With a photo, "photo" is its stored name (bot/campaigns/photos.py): the senders resolve it."""
     if values:
         text = string.Formatter().vformat(text, (), _Keep(values))
-    return {"text": text, "buttons": [dict(b) for b in buttons]}
+    message: dict = {"text": text, "buttons": [dict(b) for b in buttons]}
+    if photo:
+        message["photo"] = photo
+    return message
 
 
 class _Keep(dict):
@@ -124,7 +130,7 @@ def run_campaign(
         campaign.status = "running"
         campaign.updated_at = now
         blocks, channels, tag_filter = list(campaign.blocks), list(campaign.channels), campaign.tag_filter
-        message = render(campaign.text, campaign.buttons or [])
+        message = render(campaign.text, campaign.buttons or [], photo=campaign.photo)
     recipients = audience.recipients(db, blocks, channels, tag_filter)
     added = outbox.enqueue_many(
         db, recipients, message, kind=KIND, ref=ref(campaign_id, run_no), not_before=now
@@ -196,7 +202,7 @@ def enqueue_relative(
             campaign.status = "running"
         offset = dt.timedelta(days=campaign.offset_days or 0)
         blocks, channels, tag_filter = list(campaign.blocks), list(campaign.channels), campaign.tag_filter
-        text, buttons = campaign.text, list(campaign.buttons or [])
+        text, buttons, photo = campaign.text, list(campaign.buttons or []), campaign.photo
     reachable = set(audience.recipients(db, blocks, channels, tag_filter))
     tz = ZoneInfo(timezone)
     added = 0
@@ -215,7 +221,7 @@ def enqueue_relative(
             db,
             appointment.channel,
             appointment.external_id or "",
-            render(text, buttons, values),
+            render(text, buttons, values, photo=photo),
             kind=KIND,
             ref=event_ref(campaign_id, appointment),
             not_before=max(now, appointment.slot_start - offset),

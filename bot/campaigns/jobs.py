@@ -88,6 +88,9 @@ def run_job(campaign_id: int) -> None:
 def maintain_job() -> None:
     db, _ = _services()
     delivery.maintain(db)
+    from bot.campaigns import reports  # finished runs: their report to the creator's Telegram
+
+    reports.push_finished(db)
 
 
 def install(worker: Any, scheduler: Any, db: Database) -> None:

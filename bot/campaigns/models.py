@@ -40,6 +40,10 @@ class Campaign(Base):
     run_at: Mapped[dt.datetime | None]
     until: Mapped[dt.datetime | None]
     offset_days: Mapped[int | None]
+    # An optional photo (bot/campaigns/photos.py): "<sha256>.<ext>" under <var dir>/uploads, and
+    # the file_id Telegram gave for it (sent instead of the bytes once known). Migration 0009.
+    photo: Mapped[str | None] = mapped_column(String(80))
+    photo_file_id: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="draft")
     created_by: Mapped[int | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
-from bot.campaigns import audience, delivery
+from bot.campaigns import audience, delivery, photos
 from bot.campaigns.errors import CampaignError, Forbidden
 from bot.campaigns.models import MAX_TEXT, SCHEDULES, Campaign, CampaignPress, CampaignRun
 from bot.knowledge.answers import intent_payload
@@ -53,6 +53,8 @@ class CampaignInfo:
     status: str
     created_by: int | None
     created_at: dt.datetime
+    photo: str | None = None  # "<sha256>.<ext>" under <var dir>/uploads (bot/campaigns/photos.py)
+    photo_file_id: str | None = None  # Telegram's, once known
 
     @classmethod
     def of(cls, row: Campaign) -> CampaignInfo:
@@ -71,11 +73,13 @@ class CampaignInfo:
             row.status,
             row.created_by,
             row.created_at,
+            row.photo,
+            row.photo_file_id,
         )
 
     @property
     def message(self) -> dict:
-        return delivery.render(self.text, self.buttons)
+        return delivery.render(self.text, self.buttons, photo=self.photo)
 
 
 # --- buttons (the chat API shape) -----------------------------------------------------------
@@ -164,8 +168,11 @@ def create(
     run_at: dt.datetime | None = None,
     until: dt.datetime | None = None,
     offset_days: int | None = None,
+    photo: str | None = None,
+    photo_file_id: str | None = None,
 ) -> CampaignInfo:
-    """A draft campaign (nothing is sent before `confirm`)."""
+    """A draft campaign (nothing is sent before `confirm`). `photo`: a name returned by
+    photos.store (the file must exist: the caller stored it first)."""
     title = " ".join(title.split())
     if not 1 <= len(title) <= 200:
         raise CampaignError("invalid_title")
@@ -180,6 +187,8 @@ def create(
         raise CampaignError("invalid_channels", ",".join(channels))
     audience.parse_tag_filter(tag_filter)
     _check_schedule(schedule, run_at, until, offset_days)
+    if photo is not None and not photos.NAME.match(photo):
+        raise CampaignError("photo_bad_type")
     now = utcnow()
     with db.session() as session:
         who = _who(session, actor)
@@ -195,6 +204,8 @@ def create(
             run_at=run_at,
             until=until,
             offset_days=offset_days,
+            photo=photo,
+            photo_file_id=photo_file_id if photo else None,
             status="draft",
             created_by=who.id,
             created_at=now,

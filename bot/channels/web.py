@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
+from bot.campaigns import photos
+from bot.channels import web_inbox
 from bot.conversation.text import BadInput
 from bot.storage.citizens import touch_citizen
 
@@ -41,6 +43,16 @@ def web_router() -> APIRouter:
     async def chat_page() -> HTMLResponse:
         return HTMLResponse(page)
 
+    @router.get("/media/{name}", include_in_schema=False)
+    async def media(request: Request, name: str) -> Response:
+        """A campaign photo (<var dir>/uploads, content-addressed names only): what a message's
+        "photo" is shown with in a page (same origin, so a CSP with img-src 'self' allows it)."""
+        path = photos.path_of(request.app.state.services.settings.var_dir, name)
+        if path is None:
+            return Response(status_code=404)
+        headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+        return FileResponse(path, media_type=photos.media_type(name), headers=headers)
+
     @router.post("/api/chat")
     async def chat(request: Request) -> JSONResponse:
         body = await request.body()
@@ -62,6 +74,14 @@ def web_router() -> APIRouter:
         await asyncio.to_thread(touch_citizen, request.app.state.services.db, "web", data.user)
         turn = await conversation.handle(sender, message, {"channel": "web"})
         return JSONResponse(turn.as_dict(), status_code=503 if turn.error else 200)
+
+    @router.get("/api/chat/inbox")
+    async def inbox(request: Request, user: str = "") -> JSONResponse:
+        """Reminders and notices sent while the page was closed, each handed out once."""
+        if not USER_ID.fullmatch(user):
+            return error(422, "invalid_request", "user: 1-64 characters A-Z a-z 0-9 _ . -")
+        messages = await asyncio.to_thread(web_inbox.take, request.app.state.services.db, user)
+        return JSONResponse({"messages": messages}, headers={"Cache-Control": "no-store"})
 
     return router
 

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     telegram_webhook_url: str = Field("", alias="TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: str = Field("", alias="TELEGRAM_WEBHOOK_SECRET")
     telegram_api_base_url: str = Field("", alias="TELEGRAM_API_BASE_URL")
+    # staff group on Telegram: new/cancelled/moved bookings, no personal data (bot/appointments/notify.py)
+    staff_telegram_chat_id: str = Field("", alias="STAFF_TELEGRAM_CHAT_ID")
 
     # --- Zalo Official Account (bot/channels/zalo) ---
     zalo_app_id: str = Field("", alias="ZALO_APP_ID")

@@ -61,6 +61,9 @@ class AppointmentRules(_Strict):
     # the day before, and this many hours before the slot; one that would be past is skipped.
     reminder_hour_day_before: int = Field(19, ge=0, le=23)
     reminder_hours_before: int = Field(2, ge=1, le=24)
+    # Personal data (name, phone, note, chat id) of an appointment is anonymised this many days
+    # after it (bot.appointments.service.anonymise_expired, a daily job of bot/scheduler.py).
+    retention_days: int = Field(90, ge=1, le=3650)
 
 
 class Ward(_Strict):

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.conversation.rasa_client import RasaClient, RasaUnavailable
 from bot.conversation.text import BadInput, check_payload, clean_text
+from bot.privacy import forget_conversation
 from bot.services import Services
 from bot.storage.db import Database
 
@@ -24,6 +25,7 @@ class Turn:
     intent: dict[str, Any]
     messages: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    forget: bool = False  # the citizen had their data deleted: drop the conversation's history
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"topic": self.topic, "intent": self.intent, "messages": self.messages}
@@ -60,7 +62,11 @@ class ConversationService:
         except RasaUnavailable as exc:
             log.warning("rasa unavailable for a turn: %s", exc)
             return self.unavailable()
-        return to_turn(raw)
+        turn = to_turn(raw)
+        if turn.forget:  # after the turn: Rasa has saved it and released the conversation
+            url = self.services.settings.effective_tracker_url
+            await asyncio.to_thread(forget_conversation, url, sender)
+        return turn
 
     async def _run_payload_hooks(self, sender: str, payload: str) -> None:
         channel, _, external_id = sender.partition(":")
@@ -82,13 +88,22 @@ class ConversationService:
 
 
 def to_turn(raw: list[dict[str, Any]]) -> Turn:
-    """Split Rasa's output into chat messages and the meta message our actions add."""
+    """Split Rasa's output into chat messages and the meta message our actions add.
+
+    Marks next to the meta (actions.common.send) go to the last message's `custom`, except
+    `forget`, which the conversation service acts on.
+    """
     meta: dict[str, Any] = {}
     messages: list[dict[str, Any]] = []
+    forget = False
     for item in raw:
         custom = item.get("custom")
         if isinstance(custom, dict) and "meta" in custom:
             meta = custom["meta"]
+            marks = {k: v for k, v in custom.items() if k not in ("meta", "forget")}
+            forget = forget or bool(custom.get("forget"))
+            if marks and messages:
+                messages[-1]["custom"] = {**messages[-1].get("custom", {}), **marks}
             continue
         message: dict[str, Any] = {}
         if item.get("text"):
@@ -104,4 +119,4 @@ def to_turn(raw: list[dict[str, Any]]) -> Turn:
         if message:
             messages.append(message)
     intent = meta.get("intent") or {"name": None, "confidence": 0.0}
-    return Turn(topic=meta.get("topic") or "out_of_scope", intent=intent, messages=messages)
+    return Turn(topic=meta.get("topic") or "out_of_scope", intent=intent, messages=messages, forget=forget)

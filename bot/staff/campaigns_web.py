@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi import Path as PathParam
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
-from bot.campaigns import invites, service
+from bot.campaigns import invites, photos, service
 from bot.campaigns.delivery import render as render_message
 from bot.campaigns.errors import CampaignError, Forbidden
 from bot.campaigns.models import MAX_TEXT
+from bot.channels.telegram.format import units
+from bot.channels.telegram.photo import MAX_CAPTION
 from bot.config.settings import PROJECT_ROOT
 from bot.services import Services
 from bot.staff import accounts
@@ -199,6 +201,7 @@ def add_campaign_routes(router: APIRouter, pages: Pages, services: Services) -> 
     ward_blocks = [block.id for block in ward.blocks]
     guides = {guide.topic: guide.title for guide in services.kb.guides.values()}
     css = (Path(__file__).resolve().parent / "static" / "campaigns.css").read_bytes()
+    var_dir = services.settings.var_dir
 
     def page(template: str, status: int = 200, **values: Any) -> Response:
         return pages.render(template, status, c=texts(), tag_filters=TAG_FILTERS, **values)
@@ -230,16 +233,47 @@ def add_campaign_routes(router: APIRouter, pages: Pages, services: Services) -> 
             guides=guides,
             channels=service.CHANNELS,
             max_text=MAX_TEXT,
+            max_photo_mb=photos.MAX_BYTES // (1024 * 1024),
+            max_caption=MAX_CAPTION,
             error=error,
         )
 
     def shown(info: service.CampaignInfo) -> dict:
-        """The message as citizens will see it (a relative one with example values)."""
+        """The message as citizens will see it (a relative one with example values); with a
+        photo, whether Telegram shows the text as its caption (≤ 1024) or after it."""
         values = SAMPLE_VALUES if info.schedule == "relative" else None
-        message = render_message(info.text, info.buttons, values)
+        message = render_message(info.text, info.buttons, values, photo=info.photo)
         for button in message["buttons"]:
             button["kind"] = button_kind(button["payload"])
+        message["caption"] = bool(info.photo) and units(message["text"].strip()) <= MAX_CAPTION
         return message
+
+    def create(actor: Staff, **values: Any) -> service.CampaignInfo:
+        """service.create; a photo stored for a campaign the service refuses is removed again."""
+        try:
+            return service.create(db, actor, **values)
+        except CampaignError:
+            if values.get("photo"):
+                photos.discard_unused(db, var_dir, values["photo"])
+            raise
+
+    def uploaded_photo(upload: UploadFile | None) -> bytes:
+        """The posted file's bytes (at most one byte over the limit is read), b"" for none."""
+        if upload is None:
+            return b""
+        return upload.file.read(photos.MAX_BYTES + 1)
+
+    @router.get("/campaigns/photos/{name}")
+    def campaign_photo(request: Request, name: str) -> Response:
+        """A campaign's photo for the preview and campaign pages (staff signed in)."""
+        found = signed_in(request)
+        if isinstance(found, Response):
+            return found
+        path = photos.path_of(var_dir, name)
+        if path is None:
+            return Response(status_code=404)
+        headers = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
+        return FileResponse(path, media_type=photos.media_type(name), headers=headers)
 
     @router.get("/static/campaigns.css")
     def stylesheet() -> Response:
@@ -286,12 +320,14 @@ def add_campaign_routes(router: APIRouter, pages: Pages, services: Services) -> 
         button_title: Annotated[list[str] | None, Form()] = None,
         button_guide: Annotated[list[str] | None, Form()] = None,
         button_url: Annotated[list[str] | None, Form()] = None,
+        photo: Annotated[UploadFile | None, File()] = None,
         csrf_token: str = Form(""),
     ) -> Response:
         found = pages.posted(request, csrf_token)
         if isinstance(found, Response):
             return found
         me, session = found
+        photo_data = uploaded_photo(photo)
         draft = Draft(
             title=title[:200],
             text=text.replace("\r\n", "\n")[: MAX_TEXT + 1],  # browsers post textarea lines as CRLF
@@ -307,21 +343,27 @@ def add_campaign_routes(router: APIRouter, pages: Pages, services: Services) -> 
         try:
             if tag_filter not in TAG_FILTERS:
                 raise CampaignError("invalid_tag_filter", tag_filter[:40])
+            if photo_data:
+                photos.check(photo_data)  # refused before anything is stored
             run_at_value, until_value, offset = schedule_values(draft, tz, utcnow())
-            info = service.create(
-                db,
+            buttons = parse_buttons(draft.buttons, set(guides))
+            if me.role not in ("admin", "cadre"):  # no file stored for a refused role
+                raise Forbidden("role_not_allowed", me.role)
+            photo_name = photos.store(var_dir, photo_data) if photo_data else None
+            info = create(
                 me,
                 title=draft.title,
                 text=draft.text,
                 blocks=draft.blocks,
                 ward_blocks=ward_blocks,
                 channels=draft.channels,
-                buttons=parse_buttons(draft.buttons, set(guides)),
+                buttons=buttons,
                 tag_filter=tag_filter or None,
                 schedule=schedule,
                 run_at=run_at_value,
                 until=until_value,
                 offset_days=offset,
+                photo=photo_name,
             )
         except FormError as exc:
             return form_page(me, session, draft, 422, error_text(exc.code, exc.detail))
@@ -330,7 +372,12 @@ def add_campaign_routes(router: APIRouter, pages: Pages, services: Services) -> 
             if exc.code == "role_not_allowed":
                 return refused(me, session, exc)
             return form_page(me, session, draft, status, error_text(exc.code, exc.detail))
-        accounts.audit(db, me, "campaign", f"create campaign {info.id} blocks={','.join(info.blocks)}")
+        accounts.audit(
+            db,
+            me,
+            "campaign",
+            f"create campaign {info.id} blocks={','.join(info.blocks)}" + (" photo" if info.photo else ""),
+        )
         return pages.redirect(f"/staff/campaigns/{info.id}/preview")
 
     # --- preview, confirm, campaign page ------------------------------------------------------

@@ -16,10 +16,11 @@ from fastapi.staticfiles import StaticFiles
 from bot.campaigns.delivery import record_press
 from bot.channels.web import web_router
 from bot.config.settings import PROJECT_ROOT, Settings
+from bot.channels.web_inbox import WebInboxSender
 from bot.conversation.rasa_client import RasaClient
 from bot.conversation.service import ConversationService
 from bot.outbox.worker import OutboxWorker
-from bot.scheduler import build_scheduler
+from bot.scheduler import build_scheduler, install_jobs
 from bot.services import Services, set_services
 from bot.storage.migrate import upgrade
 from bot.web.actions import action_router, build_executor
@@ -51,6 +52,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         set_services(services)
         scheduler = build_scheduler(services.db, services.ward.timezone)
         scheduler.start()
+        install_jobs(scheduler, services.ward.timezone)  # the app's own jobs (retention)
         rasa = RasaClient(
             settings.effective_rasa_url, settings.rasa_timeout, os.environ.get("RASA_TOKEN", "")
         )
@@ -62,6 +64,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         # --- outbox (bot/outbox): the delivery worker; channels register their Sender with it ---
         outbox = OutboxWorker(services.db, services.ward.timezone)
         app.state.outbox = outbox
+        outbox.register(WebInboxSender(services.db))  # the web chat collects its messages
         outbox.start()
         # --- end outbox ---
         # --- campaigns (bot/campaigns): the outbox filter for campaign rows, the upkeep job ---
@@ -72,6 +75,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         log.info("app ready on %s:%s, rasa at %s", settings.host, settings.port, settings.effective_rasa_url)
         # --- Telegram: start (in the background) once the conversation service exists ---
         if telegram is not None:
+            telegram.staff.scheduler = scheduler  # /chiendich confirms campaigns into the app's scheduler
             await telegram.start(app.state.conversation)
             worker = getattr(app.state, "outbox", None)
             if worker is not None:

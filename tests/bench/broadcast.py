@@ -12,6 +12,14 @@ Telegram stand-in (tests/support/telegram_standin.py), which counts what it rece
     on SQLite, and on PostgreSQL when available (tests/support/postgres.py).
 (c) crash: the worker runs in a child process, killed with SIGKILL at about half way and
     started again: every citizen received it; duplicates (at most the in-flight batch).
+
+The stand-in runs in a process of its own (tests/bench/standin_process.py): in this process its
+server thread would share the GIL with the worker and the benchmark would measure that contention
+(Telegram is another machine in production). The worker runs on the event loop the app uses
+(`asyncio.run` in bot/cli.py: the standard loop); `--uvloop` shows what uvloop would give.
+(b) runs with `--concurrency` sends in flight (default 8, OUTBOX_CONCURRENCY): against a local
+server 8 is enough, and every extra connection costs CPU (httpcore checks each pooled connection
+on every request); the default 32 is for Telegram's round trip time.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -45,8 +55,8 @@ from bot.storage.db import Database, utcnow  # noqa: E402
 from bot.storage.migrate import upgrade  # noqa: E402
 from bot.storage.models import Citizen  # noqa: E402
 from bot.subscriptions.models import Subscription  # noqa: E402
+from tests.bench.standin_process import StandInProcess  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, fresh_database, postgres_server  # noqa: E402
-from tests.support.telegram_standin import TelegramStandIn  # noqa: E402
 
 BLOCKS = ["khoi_1", "khoi_2", "khoi_3", "khoi_4", "khoi_5"]
 TEXT = (
@@ -116,8 +126,18 @@ def populate(url: str, n: int) -> tuple[Database, int]:
     return db, info.id
 
 
+def run(main: Coroutine[Any, Any, float], use_uvloop: bool = False) -> float:
+    """Run the worker on the app's event loop (the standard one), or on uvloop."""
+    if not use_uvloop:
+        return asyncio.run(main)
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 async def telegram_sender(
-    standin: TelegramStandIn, db: Database, limited: bool
+    standin: StandInProcess, db: Database, limited: bool
 ) -> tuple[Application, TelegramSender]:
     """The channel's PTB bot (as TelegramChannel builds it) and the real TelegramSender."""
     builder = ApplicationBuilder().token(standin.token).base_url(standin.base_url).updater(None)
@@ -128,7 +148,7 @@ async def telegram_sender(
     return application, TelegramSender(application.bot, db, CallbackStore(), "…")
 
 
-async def deliver(db: Database, standin: TelegramStandIn, config: OutboxConfig, limited: bool) -> float:
+async def deliver(db: Database, standin: StandInProcess, config: OutboxConfig, limited: bool) -> float:
     """Run the worker until no campaign row is queued or sending; returns the wall time."""
     application, sender = await telegram_sender(standin, db, limited)
     worker = OutboxWorker(db, "Asia/Ho_Chi_Minh", config, senders={"telegram": sender})
@@ -146,7 +166,7 @@ async def deliver(db: Database, standin: TelegramStandIn, config: OutboxConfig, 
     return elapsed
 
 
-def received(standin: TelegramStandIn, n: int) -> dict[str, float]:
+def received(standin: StandInProcess, n: int) -> dict[str, float]:
     ok = [c for c in standin.calls_of("sendMessage") if c.status == 200]
     per_chat = Counter(c.chat_id for c in ok)
     expected = {FIRST_CHAT + i for i in range(n)}
@@ -163,18 +183,18 @@ def received(standin: TelegramStandIn, n: int) -> dict[str, float]:
 # --- the scenarios ----------------------------------------------------------------------------
 
 
-def scenario_a(n: int, rate: float, limit: float) -> None:
+def scenario_a(n: int, rate: float, limit: float, use_uvloop: bool) -> None:
     print(
         f"(a) stand-in limited to {limit:g} msg/s (429 + retry_after), outbox rate {rate:g}/s, PTB limiter on"
     )
     with tempfile.TemporaryDirectory() as folder:
         db, _ = populate(f"sqlite:///{folder}/broadcast.db", n)
-        standin = TelegramStandIn()
+        standin = StandInProcess()
         standin.start()
         standin.limit_rate(limit)
         try:
             config = OutboxConfig(rate=rate, **QUIET_OFF)
-            elapsed = asyncio.run(deliver(db, standin, config, limited=True))
+            elapsed = run(deliver(db, standin, config, limited=True), use_uvloop)
         finally:
             standin.stop()
         got = received(standin, n)
@@ -184,27 +204,37 @@ def scenario_a(n: int, rate: float, limit: float) -> None:
         f"  {n} citizens: wall {elapsed:.1f} s; sustained {got['rate']:.2f} msg/s = "
         f"{got['rate'] / rate:.1%} of the configured {rate:g}/s; 429s {got['refused_429']:.0f}; "
         f"lost {got['lost']:.0f}; duplicates {got['duplicates']:.0f}; outbox sent {report['sent']}, "
-        f"failed {report['failed']}"
+        f"failed {report['failed']}; load {load()}"
     )
 
 
-def scenario_b(n: int) -> None:
-    print("(b) no limit: outbox rate 0, PTB limiter off, stand-in unlimited")
-    config = OutboxConfig(rate=0, per_recipient_seconds=0, **QUIET_OFF)
+def scenario_b(n: int, concurrency: int, use_uvloop: bool) -> None:
+    loop = "uvloop" if use_uvloop else "asyncio"
+    print(
+        f"(b) no limit: outbox rate 0, {concurrency} sends in flight, PTB limiter off, "
+        f"stand-in unlimited, {loop} loop"
+    )
+    # send_timeout 20 s (PTB's own timeouts are 5 s each) keeps a slow batch within the lease
+    config = OutboxConfig(
+        rate=0, per_recipient_seconds=0, concurrency=concurrency, send_timeout=20, **QUIET_OFF
+    )
 
     def one(name: str, url: str) -> None:
         db, _ = populate(url, n)
-        standin = TelegramStandIn()
+        standin = StandInProcess()
         standin.start()
         try:
-            elapsed = asyncio.run(deliver(db, standin, config, limited=False))
+            cpu, server_cpu = time.process_time(), standin.cpu()
+            elapsed = run(deliver(db, standin, config, limited=False), use_uvloop)
+            cpu, server_cpu = time.process_time() - cpu, standin.cpu() - server_cpu
         finally:
             standin.stop()
         got = received(standin, n)
         db.dispose()
         print(
-            f"  {name}: {n} messages in {elapsed:.1f} s = {n / elapsed:,.0f} msg/s; "
-            f"lost {got['lost']:.0f}; duplicates {got['duplicates']:.0f}"
+            f"  {name}: {n} messages in {elapsed:.1f} s = {n / elapsed:,.0f} msg/s "
+            f"(CPU a message: app {1000 * cpu / n:.2f} ms, stand-in {1000 * server_cpu / n:.2f} ms); "
+            f"lost {got['lost']:.0f}; duplicates {got['duplicates']:.0f}; load {load()}"
         )
 
     with tempfile.TemporaryDirectory() as folder:
@@ -218,7 +248,7 @@ def scenario_b(n: int) -> None:
 
 def child_worker(url: str, base_url: str, token: str) -> None:
     """(c)'s worker process: sends until killed (or until nothing is left)."""
-    standin = TelegramStandIn(token)
+    standin = StandInProcess(token)
     standin.port = int(base_url.split(":")[2].split("/")[0])
     db = Database(url)
     config = OutboxConfig(rate=0, per_recipient_seconds=0, lease_seconds=10, send_timeout=2, **QUIET_OFF)
@@ -230,13 +260,13 @@ def scenario_c(n: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/broadcast.db"
         db, _ = populate(url, n)
-        standin = TelegramStandIn()
+        standin = StandInProcess()
         standin.start()
         command = [sys.executable, __file__, "--child", url, standin.base_url, standin.token]
         try:
             started = time.perf_counter()
             first = subprocess.Popen(command, cwd=ROOT)
-            while len(standin.calls_of("sendMessage")) < n // 2 + 37:  # mid-batch, not at its end
+            while standin.sent() < n // 2 + 37:  # mid-batch, not at its end
                 time.sleep(0.01)
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
@@ -256,8 +286,13 @@ def scenario_c(n: int) -> None:
     )
     print(
         f"  every citizen received it: {got['lost'] == 0} (lost {got['lost']:.0f}); "
-        f"duplicates {got['duplicates']:.0f} (bound: the in-flight batch, 100); outbox sent {report['sent']}"
+        f"duplicates {got['duplicates']:.0f} (bound: the in-flight batch, 100); "
+        f"outbox sent {report['sent']}; load {load()}"
     )
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -269,12 +304,15 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=["a", "b", "c"], default=["a", "b", "c"])
     parser.add_argument("--rates", type=float, nargs="+", default=[OutboxConfig().rate])
     parser.add_argument("--limit", type=float, default=30.0, help="the stand-in's messages a second in (a)")
+    parser.add_argument("--concurrency", type=int, default=8, help="sends in flight in (b)")
+    parser.add_argument("--uvloop", action="store_true", help="run the worker on uvloop")
     args = parser.parse_args()
+    print(f"load average {load()}")
     if "a" in args.only:
         for rate in args.rates:
-            scenario_a(args.citizens, rate, args.limit)
+            scenario_a(args.citizens, rate, args.limit, args.uvloop)
     if "b" in args.only:
-        scenario_b(args.citizens)
+        scenario_b(args.citizens, args.concurrency, args.uvloop)
     if "c" in args.only:
         scenario_c(args.citizens)
 

@@ -3,11 +3,13 @@
 `python -m bot serve` (no Rasa: the pages and the outbox need none) with the Telegram channel
 talking to its local stand-in, so a confirmed campaign is really delivered and the report's
 counts become non-zero. A cadre created with the CLI, citizens subscribed in their block and
-in another one; then, in the browser: log in, create a campaign with a booking button, see
-the preview (bubble, button, recipient count), confirm, see the report fill up as the
-stand-in receives the messages (and a button press counted); schedule a second campaign
-for tomorrow and pause, resume and cancel it; see the Project 06 progress per block. Finally
-an admin issues an invite code and gets the t.me link with the bot's username.
+in another one; then, in the browser: log in, create a campaign with a booking button and a
+photo (a PNG made in the test), see the preview (the photo, the bubble, button, recipient
+count), confirm, see the report fill up as the stand-in receives the messages (sendPhoto with
+the text as caption, the file uploaded once, then its file_id) and a button press counted;
+schedule a second campaign for tomorrow and pause, resume and cancel it; see the Project 06
+progress per block. Finally an admin issues an invite code and gets the t.me link with the
+bot's username.
 Screenshots: var/staff-campaign-*.png.
 """
 
@@ -28,12 +30,14 @@ from bot.storage.db import Database
 from bot.subscriptions import service as subscriptions
 from tests.integration.test_staff_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, cli, wait_for_pages
 from tests.support.appserver import AppServer, free_port
+from tests.support.images import png
 from tests.support.telegram_standin import TelegramStandIn
 
 pytestmark = pytest.mark.integration
 PASSWORD = "mat-khau-khoi-1"
 KHOI_1 = [7001, 7002, 7003]  # Telegram chat ids subscribed in khoi_1 (7001 reported VNeID level 2)
 KHOI_2 = [8001, 8002]
+PHOTO = png(40, 30, (0, 120, 200))
 TEXT = "Kính gửi bà con khối 1: phường hỗ trợ kích hoạt VNeID mức 2 sáng thứ Bảy.\nMời bà con đặt lịch."
 
 
@@ -134,6 +138,9 @@ def test_cadre_creates_previews_confirms_and_follows_a_campaign(
             page.get_by_label("Tiêu đề").fill("Hỗ trợ kích hoạt VNeID")
             page.get_by_label("Nội dung tin nhắn").fill(TEXT)
             page.get_by_label("Loại nút 1").select_option("book")
+            page.get_by_label("Ảnh kèm tin nhắn").set_input_files(
+                files=[{"name": "lich-ho-tro.png", "mimeType": "image/png", "buffer": PHOTO}]
+            )
             page.get_by_label("Đối tượng").select_option("")
             page.get_by_label("Gửi ngay").check()
             page.screenshot(path=str(SCREENSHOTS / "staff-campaign-new.png"), full_page=True)
@@ -142,7 +149,10 @@ def test_cadre_creates_previews_confirms_and_follows_a_campaign(
             # --- preview: the bubble, its button, the count (khoi_1's 3, not khoi_2's 2) ---
             page.wait_for_url(re.compile(r".*/staff/campaigns/\d+/preview$"))
             campaign_id = int(page.url.split("/")[-2])
-            assert page.locator(".bubble").inner_text() == TEXT
+            assert page.locator(".bubble .caption").inner_text() == TEXT  # the caption of the photo
+            image = page.locator("img.bubble-photo")
+            image.wait_for()
+            assert image.evaluate("img => img.complete && img.naturalWidth") == 40  # served, CSP allows it
             assert page.locator(".chat-button").all_inner_texts() == ["Đặt lịch hẹn"]
             assert page.locator("#recipients").inner_text() == "3"
             page.screenshot(path=str(SCREENSHOTS / "staff-campaign-preview.png"), full_page=True)
@@ -155,15 +165,18 @@ def test_cadre_creates_previews_confirms_and_follows_a_campaign(
             assert count_of(page, "recipients") == 3
             assert count_of(page, "failed") == count_of(page, "blocked") == 0
 
-            sends = standin.calls_of("sendMessage")
-            assert sorted(c.chat_id for c in sends if c.text == TEXT) == KHOI_1
-            assert not [c for c in sends if c.chat_id in KHOI_2]
+            sends = standin.calls_of("sendPhoto")
+            assert sorted(c.chat_id for c in sends if c.caption == TEXT) == KHOI_1
+            assert not [c for c in sends + standin.calls_of("sendMessage") if c.chat_id in KHOI_2]
+            assert standin.uploads == 1 and [c.upload is not None for c in sends].count(True) == 1
+            assert next(c.upload for c in sends if c.upload is not None).data == PHOTO  # type: ignore[union-attr]
             call = next(c for c in sends if c.chat_id == KHOI_1[1])
             assert [b["text"] for row in call.keyboard for b in row] == ["Đặt lịch hẹn"]
+            assert page.locator("img.bubble-photo").count() == 1  # the campaign page shows it too
 
             # a citizen presses the booking button: counted once in the report
             sent = next(
-                m for m in standin.sent.values() if m["chat"]["id"] == KHOI_1[1] and m["text"] == TEXT
+                m for m in standin.sent.values() if m["chat"]["id"] == KHOI_1[1] and m.get("caption") == TEXT
             )
             standin.press(sent, call.keyboard[0][0]["callback_data"])
             wait_for_count(page, "presses", 1)

@@ -29,6 +29,7 @@ class AppServer:
     var_dir: Path
     env_extra: dict[str, str] = field(default_factory=dict)
     command: str = "run"
+    module: str = "bot"  # `python -m <module> <command>` (tests/support/faketime.py wraps bot)
     port: int = field(default_factory=free_port)
     rasa_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -58,7 +59,7 @@ class AppServer:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", self.command],
+            [sys.executable, "-m", self.module, self.command],
             cwd=ROOT,
             env=self.env(),
             stdout=log,

@@ -5,6 +5,10 @@ token). It implements the methods PTB and our channel use, records every call,
 serves scripted updates through getUpdates (long polling with its timeout), and
 can be told to refuse: 429 with parameters.retry_after for the next N calls of a
 method, or 403 "Forbidden: bot was blocked by the user" for a chat.
+
+Photos: sendPhoto takes an upload (multipart; a new file_id is made, counted in `uploads`) or
+a known file_id (an unknown one is refused like Telegram does); getFile and the file URL
+(/file/bot<token>/<path>) serve what was uploaded or pushed with `photo_message`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hashlib
 import itertools
 import json
 import threading
@@ -23,11 +28,23 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.support.appserver import free_port
+
+MAX_CAPTION = 1024
+
+
+@dataclass
+class Upload:
+    """A file posted in a multipart request (e.g. sendPhoto's photo)."""
+
+    filename: str
+    data: bytes
+
 
 JSON_FIELDS = {"reply_markup", "commands", "allowed_updates", "entities", "scope", "link_preview_options"}
 
@@ -52,6 +69,16 @@ class Call:
         return str(self.params.get("text", ""))
 
     @property
+    def caption(self) -> str:
+        return str(self.params.get("caption", ""))
+
+    @property
+    def upload(self) -> Upload | None:
+        """The file this call uploaded (sendPhoto with bytes), None for a file_id or none."""
+        value = self.params.get("photo")
+        return value if isinstance(value, Upload) else None
+
+    @property
     def keyboard(self) -> list[list[dict[str, Any]]]:
         markup = self.params.get("reply_markup") or {}
         return markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
@@ -74,11 +101,14 @@ class TelegramStandIn:
             "supports_inline_queries": False,
         }
         self.port = free_port()
+        self.staff_group = -1_000_000_777  # the staff's group chat (STAFF_TELEGRAM_CHAT_ID)
         self.calls: list[Call] = []
         self.updates: list[dict[str, Any]] = []
         self.failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.blocked: set[int] = set()
         self.sent: dict[int, dict[str, Any]] = {}
+        self.files: dict[str, bytes] = {}  # file_id -> bytes (uploaded or pushed)
+        self.uploads = 0  # sendPhoto calls that uploaded bytes
         self.rate: float | None = None  # see limit_rate
         self._window: collections.deque[float] = collections.deque()
         self.rate_refusals = 0
@@ -97,11 +127,12 @@ class TelegramStandIn:
         return f"http://127.0.0.1:{self.port}/bot"
 
     def env(self) -> dict[str, str]:
-        """Environment for an app that talks to this stand-in (long polling)."""
+        """Environment for an app that talks to this stand-in (long polling), with the staff group."""
         return {
             "TELEGRAM_BOT_TOKEN": self.token,
             "TELEGRAM_API_BASE_URL": self.base_url,
             "TELEGRAM_WEBHOOK_URL": "",
+            "STAFF_TELEGRAM_CHAT_ID": str(self.staff_group),
         }
 
     @property
@@ -109,7 +140,12 @@ class TelegramStandIn:
         return str(self.bot_user["username"])
 
     def start(self) -> None:
-        app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
+        app = Starlette(
+            routes=[
+                Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
+                Route("/file/bot{token}/{path:path}", self._file, methods=["GET"]),
+            ]
+        )
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=1
         )
@@ -187,6 +223,25 @@ class TelegramStandIn:
         if reply_to is not None:
             message["reply_to_message"] = reply_to
         return self.push({"message": message})
+
+    def add_file(self, data: bytes) -> list[dict[str, Any]]:
+        """Keep bytes as a Telegram file; returns the PhotoSize list a message carries."""
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            file_id = f"AgACAgI{digest[:24]}{next(self._ids)}"
+            self.files[file_id] = data
+        small = {"file_id": file_id + "s", "file_unique_id": digest[:12] + "s", "width": 90, "height": 90}
+        self.files[small["file_id"]] = data
+        large = {"file_id": file_id, "file_unique_id": digest[:12], "width": 800, "height": 600}
+        return [{**small, "file_size": len(data)}, {**large, "file_size": len(data)}]
+
+    def photo_message(
+        self, chat_id: int, data: bytes, caption: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """Push a message with a photo (its bytes downloadable through getFile)."""
+        if caption is not None:
+            extra["caption"] = caption
+        return self.message(chat_id, None, photo=self.add_file(data), **extra)
 
     def press(self, sent: dict[str, Any], data: str, from_id: int | None = None) -> dict[str, Any]:
         """Push a callback query as if a button of a message the bot sent was pressed."""
@@ -388,10 +443,67 @@ class TelegramStandIn:
             "from": self.bot_user,
             "text": text,
         }
+        if markup and "inline_keyboard" in markup:  # like Telegram: reply keyboards are not echoed
+            message["reply_markup"] = markup
+        self.sent[message["message_id"]] = message
+        return 200, message
+
+    def _m_sendPhoto(self, params: dict[str, Any]) -> tuple[int, Any]:
+        chat_id = int(params["chat_id"])
+        if chat_id in self.blocked:
+            return 403, "Forbidden: bot was blocked by the user"
+        caption = str(params.get("caption") or "")
+        if utf16_len(caption) > MAX_CAPTION:
+            return 400, "Bad Request: message caption is too long"
+        photo = params.get("photo")
+        if isinstance(photo, Upload):
+            if not photo.data:
+                return 400, "Bad Request: file must be non-empty"
+            sizes = self.add_file(photo.data)
+            with self._lock:
+                self.uploads += 1
+        elif isinstance(photo, str) and photo in self.files:
+            data = self.files[photo]
+            sizes = [{"file_id": photo, "file_unique_id": photo[-12:], "width": 800, "height": 600,
+                      "file_size": len(data)}]  # fmt: skip
+        else:
+            return 400, "Bad Request: wrong file identifier/HTTP URL specified"
+        markup = params.get("reply_markup")
+        message = {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": self.chat(chat_id),
+            "from": self.bot_user,
+            "photo": sizes,
+        }
+        if caption:
+            message["caption"] = caption
         if markup:
             message["reply_markup"] = markup
         self.sent[message["message_id"]] = message
         return 200, message
+
+    def _m_getFile(self, params: dict[str, Any]) -> tuple[int, Any]:
+        file_id = str(params.get("file_id") or "")
+        data = self.files.get(file_id)
+        if data is None:
+            return 400, "Bad Request: invalid file_id"
+        return 200, {
+            "file_id": file_id,
+            "file_unique_id": file_id[-12:],
+            "file_size": len(data),
+            "file_path": f"photos/{file_id}.jpg",
+        }
+
+    async def _file(self, request: Request) -> Response:
+        if request.path_params["token"] != self.token:
+            return Response(status_code=401)
+        path = str(request.path_params["path"])
+        file_id = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        data = self.files.get(file_id)
+        if data is None:
+            return Response(status_code=404)
+        return Response(data, media_type="application/octet-stream")
 
     def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> tuple[int, Any]:
         message = self.sent.get(int(params.get("message_id") or 0))
@@ -435,7 +547,12 @@ async def _params(request: Request) -> dict[str, Any]:
         raw = json.loads(body) if body else {}
     elif "multipart/form-data" in kind:
         form = await request.form()
-        raw = {k: v for k, v in form.items() if isinstance(v, str)}
+        raw = {}
+        for key, value in form.items():
+            if isinstance(value, str):
+                raw[key] = value
+            elif isinstance(value, UploadFile):
+                raw[key] = Upload(value.filename or "", await value.read())
     else:
         raw = dict(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
         raw.update(request.query_params)

@@ -30,7 +30,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.channels.telegram.format import CallbackStore, button_title, outgoing
+from bot.channels.telegram.format import CallbackStore, button_title, contact_request, outgoing
 from bot.channels.telegram.limits import ChannelRateLimiter
 from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.texts import Texts
@@ -85,6 +85,7 @@ class TelegramChannel:
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._locks: dict[int, asyncio.Lock] = {}
+        self._contact_keyboards: set[int] = set()  # chats shown the share-contact keyboard
         self.application = self._build()
         self.sender = TelegramSender(
             self.application.bot,
@@ -109,6 +110,11 @@ class TelegramChannel:
         if self.webhook:
             builder = builder.updater(None)
         application = builder.build()
+        # staff side (bot/channels/telegram/staff.py): invite links, /chiendich, /baocao, /lichhen
+        from bot.channels.telegram.staff import StaffBot
+
+        self.staff = StaffBot(self)
+        self.staff.install(application)
         message = NEW
         application.add_handler(CommandHandler("start", self.on_start, filters=message))
         application.add_handler(CommandHandler(["help", "tro_giup"], self.on_help, filters=message))
@@ -299,11 +305,28 @@ class TelegramChannel:
         await self.send(context.bot, chat.id, {"text": self.texts.get("text_only")})
 
     async def on_contact(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A shared contact: acknowledged only. The number is neither logged nor stored (yet)."""
+        """A shared contact. The citizen's own number, while the booking form asks for the phone
+        (the share-contact keyboard is up), is their answer; someone else's is refused; otherwise
+        it is only acknowledged. The number is never logged."""
         chat = update.effective_chat
-        if chat is None or chat.type != ChatType.PRIVATE:
+        message = update.message
+        if chat is None or message is None or message.contact is None or chat.type != ChatType.PRIVATE:
             return
-        await self.send(context.bot, chat.id, {"text": self.texts.get("contact_received")})
+        contact, sender = message.contact, update.effective_user
+        if sender is None or contact.user_id is None or contact.user_id != sender.id:
+            await self.send(context.bot, chat.id, {"text": self.texts.get("contact_not_own")})
+            return
+        if chat.id not in self._contact_keyboards:
+            await self.send(context.bot, chat.id, {"text": self.texts.get("contact_received")})
+            return
+        number = contact.phone_number.strip()
+        try:
+            prepared = self._conversation().prepare(number if number.startswith("+") else f"+{number}", None)
+        except BadInput:
+            await self.send(context.bot, chat.id, {"text": self.texts.get("bad_input")})
+            return
+        await self._touch(chat.id)
+        await self._turn(context.bot, chat.id, prepared)
 
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
@@ -358,13 +381,24 @@ class TelegramChannel:
             await self.send_all(bot, chat_id, turn.messages or fallback or [])
 
     async def send_all(self, bot: Any, chat_id: int, messages: list[dict[str, Any]]) -> None:
-        for message in messages:
-            if not await self.send(bot, chat_id, message):
+        # a share-contact keyboard left up is taken away by the next turn's first message
+        remove = chat_id in self._contact_keyboards and not any(contact_request(m) for m in messages)
+        for i, message in enumerate(messages):
+            if not await self.send(bot, chat_id, message, remove_keyboard=remove and i == 0):
                 return
+        if remove and messages:
+            self._contact_keyboards.discard(chat_id)
 
-    async def send(self, bot: Any, chat_id: int, message: dict[str, Any]) -> bool:
+    async def send(
+        self, bot: Any, chat_id: int, message: dict[str, Any], *, remove_keyboard: bool = False
+    ) -> bool:
         """Send one chat API message (split, keyboard on the last part); False if the chat is gone."""
-        for text, markup in outgoing(message, self.callbacks, self.texts.get("buttons_only")):
+        if contact_request(message):
+            self._contact_keyboards.add(chat_id)
+        parts = outgoing(
+            message, self.callbacks, self.texts.get("buttons_only"), remove_keyboard=remove_keyboard
+        )
+        for text, markup in parts:
             try:
                 await bot.send_message(chat_id, text, reply_markup=markup)
             except Forbidden as exc:

@@ -9,7 +9,13 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 
 MAX_TEXT = 4096  # Telegram's limit, counted in UTF-16 code units
 MAX_CALLBACK_DATA = 64  # bytes
@@ -158,21 +164,46 @@ def button_title(markup: InlineKeyboardMarkup | None, data: str) -> str | None:
     return None
 
 
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+def contact_request(message: dict[str, Any]) -> str | None:
+    """The title of the share-contact button a message asks for (custom mark), if any."""
+    custom = message.get("custom")
+    title = str(custom.get("request_contact") or "").strip() if isinstance(custom, dict) else ""
+    return title or None
+
+
 def outgoing(
-    message: dict[str, Any], store: CallbackStore, empty_text: str = "…"
-) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+    message: dict[str, Any], store: CallbackStore, empty_text: str = "…", *, remove_keyboard: bool = False
+) -> list[tuple[str, Markup | None]]:
     """One chat API message as Telegram sends: (text, keyboard) parts, keyboard on the last.
 
-    Telegram needs text under a keyboard: buttons alone get empty_text.
+    Telegram needs text under a keyboard: buttons alone get empty_text. A message marked
+    `request_contact` (and without inline buttons) gets a one-time reply keyboard with a
+    share-contact button. `remove_keyboard` takes such a keyboard away: on the last part, or,
+    when that part has inline buttons (one markup per message), on the text with the buttons
+    following under empty_text.
     """
     text = str(message.get("text") or "").strip()
     image = message.get("image")
     if image:
         text = f"{text}\n{image}".strip()
-    markup = keyboard(message.get("buttons"), store)
+    markup: Markup | None = keyboard(message.get("buttons"), store)
+    contact = contact_request(message)
+    if markup is None and contact:
+        button = KeyboardButton(contact, request_contact=True)
+        markup = ReplyKeyboardMarkup([[button]], resize_keyboard=True, one_time_keyboard=True)
     if not text:
         if markup is None:
             return []
         text = empty_text
     parts = split_text(text)
-    return [(part, markup if i == len(parts) - 1 else None) for i, part in enumerate(parts)]
+    sent: list[tuple[str, Markup | None]] = [
+        (part, markup if i == len(parts) - 1 else None) for i, part in enumerate(parts)
+    ]
+    if remove_keyboard and not contact:
+        sent[-1] = (sent[-1][0], ReplyKeyboardRemove())
+        if markup is not None:
+            sent.append((empty_text, markup))
+    return sent

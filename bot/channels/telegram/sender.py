@@ -10,6 +10,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.channels.telegram.format import CallbackStore, outgoing
+from bot.channels.telegram.photo import send_photo
 from bot.channels.telegram.unsubscribe import is_blocked, unsubscribe_chat_async
 from bot.outbox.types import SendResult
 
@@ -47,6 +48,8 @@ class TelegramSender:
         if not parts:
             return SendResult("skipped", "nothing to send")
         try:
+            if message.get("photo"):  # campaign photo: sendPhoto (caption ≤ 1024) first, see photo.py
+                parts = await send_photo(self.bot, chat_id, str(message["photo"]), parts, self.db)
             for text, markup in parts:
                 await self.bot.send_message(chat_id, text, reply_markup=markup)
         except RetryAfter as exc:

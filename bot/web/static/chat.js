@@ -33,6 +33,29 @@
     log.appendChild(row);
   }
 
+  function show(messages) {
+    messages.forEach(function (m) {
+      if (m.photo) {
+        const img = document.createElement("img");
+        img.className = "photo";
+        img.alt = "";
+        img.src = "/media/" + encodeURIComponent(m.photo);
+        log.appendChild(img);
+      }
+      if (m.text) bubble(m.text, "bot");
+      if (m.buttons && m.buttons.length) buttons(m.buttons);
+    });
+  }
+
+  // Reminders and notices sent while the page was closed (or is open): collected, each once.
+  async function collect() {
+    if (document.visibilityState === "hidden") return;
+    try {
+      const response = await fetch("/api/chat/inbox?user=" + encodeURIComponent(user), { cache: "no-store" });
+      if (response.ok) show((await response.json()).messages || []);
+    } catch (e) { /* offline: try again at the next tick */ }
+  }
+
   async function send(body, shown) {
     bubble(shown, "me");
     const waiting = bubble("Đang trả lời…", "bot typing");
@@ -46,10 +69,7 @@
       const data = await response.json();
       waiting.remove();
       if (data.messages) {
-        data.messages.forEach(function (m) {
-          if (m.text) bubble(m.text, "bot");
-          if (m.buttons && m.buttons.length) buttons(m.buttons);
-        });
+        show(data.messages);
       } else {
         bubble("Xin lỗi, tin nhắn chưa gửi được (" + (data.detail || response.status) + ").", "bot");
       }
@@ -67,5 +87,7 @@
     send({ text: text }, text);
   });
 
-  send({ payload: "/greet" }, "Xin chào");
+  send({ payload: "/greet" }, "Xin chào").then(collect);
+  setInterval(collect, 30000);
+  document.addEventListener("visibilitychange", collect);
 })();
