@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import re
 import uuid
 from typing import Any
@@ -51,7 +50,6 @@ from bot.storage.db import utcnow
 from nlu.normalize import fold
 
 Domain = dict[str, Any]
-log = logging.getLogger(__name__)
 BOOK, LIST, CANCEL = "appointment.book", "appointment.list", "appointment.cancel"
 RESCHEDULE = "appointment.reschedule"
 FORM, MOVE_FORM = "booking_form", "reschedule_form"
@@ -1077,7 +1075,7 @@ class ActionRescheduleStop(Action):
 
 
 class ActionConfirmAppointment(Action):
-    """ "Tôi sẽ đến" under a reminder (or typed): answered with the appointment, and logged."""
+    """ "Tôi sẽ đến" under a reminder (or typed): recorded (`confirmed_at`) and answered."""
 
     def name(self) -> str:
         return "action_confirm_appointment"
@@ -1088,22 +1086,20 @@ class ActionConfirmAppointment(Action):
         services = get_services()
         channel, external_id = channel_user(tracker)
         code = _entity(tracker, "code")
-        mine = await asyncio.to_thread(service.my_appointments, services.db, channel, external_id)
-        if code is None and len(mine) == 1:
+        if code is None:
+            mine = await asyncio.to_thread(service.my_appointments, services.db, channel, external_id)
+            if len(mine) != 1:  # none or several: the list, with its buttons
+                await ActionListAppointments().run(dispatcher, tracker, domain)
+                return []
             code = mine[0].code
-        if code is None:  # none or several: the list, with its buttons
-            await ActionListAppointments().run(dispatcher, tracker, domain)
+        try:
+            booking = await asyncio.to_thread(
+                service.confirm_attendance, services.db, channel, external_id, code
+            )
+        except AppointmentError as exc:  # past, cancelled or someone else's: "not found", no hint
+            send(dispatcher, tracker, LIST, Reply(_reason(services, exc.reason, exc.detail)))
             return []
-        booking = next((b for b in mine if b.code == service.normalize_code(code)), None)
-        if booking is None:  # past, cancelled or someone else's: "not found", no hint
-            send(dispatcher, tracker, LIST, Reply(_reason(services, "not_found")))
-            return []
-        log.info("appointment attendance confirmed by the citizen")
-        text = _text(
-            services,
-            "attendance_confirmed",
-            code=booking.code,
-            when=_when_label(services, booking.slot_start),
-        )
+        when = _when_label(services, booking.slot_start)
+        text = _text(services, "attendance_confirmed", code=booking.code, when=when)
         send(dispatcher, tracker, LIST, Reply(text, _move_buttons(services, [booking])))
         return []

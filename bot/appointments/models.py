@@ -48,6 +48,7 @@ class Appointment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     anonymised_at: Mapped[dt.datetime | None]
+    confirmed_at: Mapped[dt.datetime | None]  # "Tôi sẽ đến" under a reminder; cleared by a move
 
 
 class AppointmentSeat(Base):

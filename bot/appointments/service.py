@@ -388,6 +388,7 @@ def reschedule(
                 session.execute(delete(AppointmentSeat).where(AppointmentSeat.appointment_id == row.id))
                 _claim_seat(session, slot.counter, slot.start_utc, slot.capacity, row.id)
                 row.counter, row.slot_start, row.updated_at = slot.counter, slot.start_utc, now
+                row.confirmed_at = None  # a confirmation was for the old time
                 booking = Booking.of(row)
             log.info("appointment moved: counter=%s slot=%s", slot.counter, slot.start_utc.isoformat())
             _notify(db, "moved", booking)
@@ -395,6 +396,23 @@ def reschedule(
         except (IntegrityError, OperationalError) as exc:
             _retrying(attempt, exc)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def confirm_attendance(
+    db: Database, channel: str, external_id: str, code: str, now: dt.datetime | None = None
+) -> Booking:
+    """The citizen says they will come ("Tôi sẽ đến" under a reminder): `confirmed_at` is recorded.
+
+    Only their own upcoming booked appointment; anything else is NotFound (no hint)."""
+    now = now or utcnow()
+    with db.session() as session:
+        row = _own(session, channel, external_id, code)
+        if row.status != "booked" or row.slot_start < now:
+            raise NotFound()
+        row.confirmed_at = row.confirmed_at or now
+        row.updated_at = now
+        log.info("appointment attendance confirmed")
+        return Booking.of(row)
 
 
 def set_status(db: Database, code: str, status: str, now: dt.datetime | None = None) -> Booking:

@@ -15,8 +15,8 @@ from fastapi.staticfiles import StaticFiles
 
 from bot.campaigns.delivery import record_press
 from bot.channels.web import web_router
-from bot.config.settings import PROJECT_ROOT, Settings
 from bot.channels.web_inbox import WebInboxSender
+from bot.config.settings import PROJECT_ROOT, Settings
 from bot.conversation.rasa_client import RasaClient
 from bot.conversation.service import ConversationService
 from bot.outbox.worker import OutboxWorker

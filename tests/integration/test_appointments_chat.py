@@ -230,10 +230,11 @@ def test_reminders_carry_confirm_move_and_cancel_and_confirm_is_answered(
         f"Hủy {booked.code}": f'/cancel_appointment{{"code": "{booked.code}"}}',
     }
     body = say(app, user(), payload=payloads["Tôi sẽ đến"])  # someone else's: not found
-    assert text_of(body) == NOT_FOUND
+    assert text_of(body) == NOT_FOUND and row_by_code(db, booked.code).confirmed_at is None
     body = say(app, sender, payload=payloads["Tôi sẽ đến"])
     assert body["topic"] == "appointment.list"
     assert booked.code in text_of(body) and "Cảm ơn anh/chị đã xác nhận" in text_of(body)
+    assert row_by_code(db, booked.code).confirmed_at is not None  # recorded
     body = say(app, sender, "tôi sẽ đến đúng hẹn")  # typed, one appointment: the same answer
     assert "Cảm ơn anh/chị đã xác nhận" in text_of(body)
 

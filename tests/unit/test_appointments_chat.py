@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,9 +11,16 @@ from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRem
 
 from actions.booking import ValidateRescheduleForm
 from actions.procedures import procedure_in_text
+from bot.appointments import service
 from bot.appointments.dates import parse_when
+from bot.appointments.models import Appointment
+from bot.appointments.slots import Calendar
 from bot.channels.telegram.format import CallbackStore, contact_request, outgoing
+from bot.config.settings import PROJECT_ROOT
+from bot.config.ward import load_ward
 from bot.conversation.service import to_turn
+from bot.storage.db import Database
+from bot.storage.migrate import upgrade
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 NOW = dt.datetime(2026, 11, 28, 9, 0, tzinfo=TZ)  # a Saturday
@@ -87,3 +95,25 @@ def test_telegram_share_contact_keyboard_and_its_removal() -> None:
     assert [p[0] for p in parts] == ["Đồng ý không?", "Anh/chị chọn:"]
     assert isinstance(parts[0][1], ReplyKeyboardRemove) and isinstance(parts[1][1], InlineKeyboardMarkup)
     assert [type(m) for _, m in outgoing(question, store)] == [InlineKeyboardMarkup]  # unchanged otherwise
+
+
+def test_attendance_is_recorded_for_the_owner_only_and_cleared_by_a_move(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ward.db'}"
+    upgrade(url)
+    db = Database(url)
+    ward = load_ward(PROJECT_ROOT / "settings" / "ward.yml")
+    calendar = Calendar(ward)
+    now = dt.datetime(2026, 11, 27, 10, 0, tzinfo=ward.tz)
+    slot = dt.datetime(2026, 11, 30, 9, 0, tzinfo=ward.tz)
+    booking = service.book(
+        db, calendar, channel="web", external_id="a", procedure="khai_sinh", start=slot, now=now
+    )
+    with pytest.raises(service.NotFound):
+        service.confirm_attendance(db, "web", "b", booking.code, now)
+    service.confirm_attendance(db, "web", "a", booking.code, now)
+    with db.session() as session:
+        assert session.get(Appointment, 1).confirmed_at is not None
+    service.reschedule(db, calendar, "web", "a", booking.code, slot + dt.timedelta(hours=1), now)
+    with db.session() as session:
+        assert session.get(Appointment, 1).confirmed_at is None
+    db.dispose()
