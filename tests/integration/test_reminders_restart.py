@@ -5,8 +5,9 @@ with a clock the test sets (libfaketime, tests/support/faketime.py): a citizen b
 Telegram on Monday morning; the app is killed (SIGKILL); it is started again after the
 day-before reminder time (exactly one reminder, with code, time and place), killed again once
 that row is marked sent; started again after the hours-before reminder time (exactly one more,
-the first not repeated) and stopped (SIGTERM); finally started 91 days after the appointment,
-when the daily retention job has anonymised it. Takes about four minutes (three Rasa starts).
+the first not repeated) and stopped (SIGTERM); finally started (`serve`: the app without Rasa,
+enough for this) 91 days after the appointment, when the daily retention job has anonymised it.
+Takes about four minutes (three Rasa starts).
 """
 
 from __future__ import annotations
@@ -169,7 +170,11 @@ def button_or_none(tg: TelegramStandIn, accept: Callable[[str], bool]) -> bool:
 
 
 def keyboard_titles(tg: TelegramStandIn) -> list[str]:
-    messages = [m for m in tg.sent.values() if m["chat"]["id"] == CHAT and m.get("reply_markup")]
+    messages = [
+        m
+        for m in list(tg.sent.values())
+        if m["chat"]["id"] == CHAT and "inline_keyboard" in (m.get("reply_markup") or {})
+    ]
     if not messages:
         return []
     newest = max(messages, key=lambda m: m["message_id"])
