@@ -34,7 +34,6 @@ from sqlalchemy import select
 
 from actions.answers import ActionAnswer
 from actions.common import aspects_in, send
-from actions.procedures import procedure_in_text
 from actions.senders import channel_user
 from bot.appointments import reason_message, service
 from bot.appointments.dates import WhenError, parse_when
@@ -258,12 +257,11 @@ class ValidateBookingForm(FormValidationAction):
         requested = tracker.get_slot("requested_slot")
         if requested not in (None, PROCEDURE) or tracker.get_slot(PROCEDURE):
             return {}
+        # "cho tôi hẹn làm khai sinh": the `procedure` entity (nlu.entities.PhraseEntityExtractor)
         procedure = _entity(tracker, "procedure")
         if procedure is None:
             intent = tracker.get_intent_of_latest_message() or ""
             procedure = get_services().kb.catalog.procedure_for_intent(intent)
-        if procedure is None:  # "cho tôi hẹn làm khai sinh": the procedure named in the words
-            procedure = procedure_in_text(tracker.latest_message.get("text") or "")
         if procedure:
             return {PROCEDURE: procedure}
         # asked and not understood: "" is refused by the validation, which asks again

@@ -1,4 +1,4 @@
-"""Rasa component: resolve extracted aspect/procedure spans to catalog values."""
+"""Rasa component: tag the entity phrases annotated in the training data (nlu.phrases)."""
 
 from __future__ import annotations
 
@@ -14,34 +14,41 @@ from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from nlu.spans import SpanResolver
+from nlu.phrases import PhraseTagger
 
-FILE = "span_resolver.json"
+PHRASES_FILE = "phrases.json"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
-class CatalogEntityResolver(GraphComponent, EntityExtractorMixin):
-    """Gives every `aspect`/`procedure` entity a catalog value, or drops it.
+class PhraseEntityExtractor(GraphComponent, EntityExtractorMixin):
+    """Tags the `procedure` and `step` phrases annotated in the training data (nlu.phrases).
 
-    Entities below `min_confidence` are dropped too: a half-sure aspect would
-    turn a one-aspect question into a general one.
+    Learned at train time from the annotations; matched on the normalised text (no
+    diacritics, teencode expanded), longest phrase first; value = the annotated value.
+    A `step` is a number after a cue word learned from the data ("bước 5", not "thứ 5").
     """
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"entities": ["aspect", "procedure"], "min_similarity": 0.35, "min_confidence": 0.6}
+        return {
+            "entities": ["procedure", "step"],
+            "contextual": ["step"],
+            "numbers": ["step"],
+            "min_context_count": 2,
+            "window": 2,
+        }
 
     def __init__(
         self,
         config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        resolver: SpanResolver | None = None,
+        tagger: PhraseTagger | None = None,
     ) -> None:
         self._config = {**self.get_default_config(), **config}
         self._storage = model_storage
         self._resource = resource
-        self.resolver = resolver or SpanResolver(self._config["min_similarity"])
+        self.tagger = tagger or PhraseTagger()
 
     @classmethod
     def create(
@@ -50,20 +57,27 @@ class CatalogEntityResolver(GraphComponent, EntityExtractorMixin):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> CatalogEntityResolver:
+    ) -> PhraseEntityExtractor:
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
         wanted = set(self._config["entities"])
         examples = [
-            (entity["entity"], example.get(TEXT)[entity["start"] : entity["end"]], str(entity["value"]))
+            (entity["entity"], example.get(TEXT), entity["start"], entity["end"], str(entity["value"]))
             for example in training_data.entity_examples
             for entity in example.get(ENTITIES, [])
             if entity["entity"] in wanted
         ]
-        self.resolver = SpanResolver.fit(examples, self._config["min_similarity"])
+        self.tagger = PhraseTagger.fit(
+            examples,
+            contextual=[e for e in self._config["contextual"] if e in wanted],
+            numbers=[e for e in self._config["numbers"] if e in wanted],
+            min_context_count=self._config["min_context_count"],
+            window=self._config["window"],
+        )
         with self._storage.write_to(self._resource) as directory:
-            (directory / FILE).write_text(json.dumps(self.resolver.to_dict(), ensure_ascii=False), "utf-8")
+            state = json.dumps(self.tagger.to_dict(), ensure_ascii=False)
+            (directory / PHRASES_FILE).write_text(state, "utf-8")
         return self._resource
 
     @classmethod
@@ -74,35 +88,22 @@ class CatalogEntityResolver(GraphComponent, EntityExtractorMixin):
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> CatalogEntityResolver:
+    ) -> PhraseEntityExtractor:
         try:
             with model_storage.read_from(resource) as directory:
-                resolver = SpanResolver.from_dict(json.loads((directory / FILE).read_text("utf-8")))
+                tagger = PhraseTagger.from_dict(json.loads((directory / PHRASES_FILE).read_text("utf-8")))
         except (ValueError, FileNotFoundError):
-            resolver = None
-        return cls(config, model_storage, resource, resolver)
+            tagger = None
+        return cls(config, model_storage, resource, tagger)
 
     def process(self, messages: list[Message]) -> list[Message]:
-        wanted = set(self._config["entities"])
         for message in messages:
-            kept = []
-            for entity in message.get(ENTITIES, []):
-                if entity.get("entity") in wanted and not self._resolve(entity, message.get(TEXT) or ""):
-                    continue
-                kept.append(entity)
-            message.set(ENTITIES, kept, add_to_output=True)
+            text = message.get(TEXT)
+            if not text:
+                continue
+            found = [{**entity, "confidence_entity": 1.0} for entity in self.tagger.tag(text)]
+            if not found:
+                continue
+            kept = [e for e in message.get(ENTITIES, []) if e.get("entity") not in self._config["entities"]]
+            message.set(ENTITIES, kept + self.add_extractor_name(found), add_to_output=True)
         return messages
-
-    def _resolve(self, entity: dict[str, Any], text: str) -> bool:
-        """Set the entity's catalog value in place; False when it should be dropped."""
-        if float(entity.get("confidence_entity", 1.0)) < self._config["min_confidence"]:
-            return False
-        kind = entity["entity"]
-        if str(entity.get("value")) in self.resolver.values(kind):
-            return True
-        value = self.resolver.resolve(kind, text[entity["start"] : entity["end"]])
-        if value is None:
-            return False
-        entity["value"] = value
-        self.add_processor_name(entity)
-        return True

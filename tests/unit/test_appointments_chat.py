@@ -10,7 +10,6 @@ import pytest
 from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from actions.booking import ValidateRescheduleForm
-from actions.procedures import procedure_in_text
 from bot.appointments import service
 from bot.appointments.dates import parse_when
 from bot.appointments.models import Appointment
@@ -24,23 +23,6 @@ from bot.storage.migrate import upgrade
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 NOW = dt.datetime(2026, 11, 28, 9, 0, tzinfo=TZ)  # a Saturday
-
-
-@pytest.mark.parametrize(
-    ("text", "procedure"),
-    [
-        ("đặt lịch làm căn cước sáng thứ 5", "can_cuoc.cap_moi"),
-        ("dat lich lam can cuoc sang thu 5", "can_cuoc.cap_moi"),
-        ("cho tôi hẹn làm khai sinh", "khai_sinh"),
-        ("cho toi hen lam khai sinh", "khai_sinh"),
-        ("đặt lịch đổi căn cước", "can_cuoc.cap_doi"),  # the longest phrase wins
-        ("hen lam giay khai tu cho ong", "khai_tu"),
-        ("đặt lịch hẹn", None),
-        ("Nguyễn Văn An", None),
-    ],
-)
-def test_the_procedure_named_in_a_request(text: str, procedure: str | None) -> None:
-    assert procedure_in_text(text) == procedure
 
 
 def test_sang_is_the_preposition_when_the_rest_has_diacritics() -> None:
