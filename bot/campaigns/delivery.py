@@ -23,7 +23,7 @@ import string
 from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.appointments.models import Appointment
@@ -257,7 +257,10 @@ def campaign_filter(db: Database) -> Callable[[list[Claimed]], dict[int, Outcome
                     .join(Subscription, Subscription.citizen_id == Citizen.id)
                     .where(
                         Subscription.active.is_(True),
-                        tuple_(Citizen.channel, Citizen.external_id).in_(list(pairs)),
+                        # two plain IN lists use the indexes (a row-value IN took twice as long on
+                        # PostgreSQL); the pairs they over-select are dropped by the check below
+                        Citizen.channel.in_({channel for channel, _ in pairs}),
+                        Citizen.external_id.in_({external_id for _, external_id in pairs}),
                     )
                 ).tuples()
             )

@@ -13,10 +13,10 @@ Telegram stand-in (tests/support/telegram_standin.py), which counts what it rece
 (c) crash: the worker runs in a child process, killed with SIGKILL at about half way and
     started again: every citizen received it; duplicates (at most the in-flight batch).
 
-The stand-in runs in a process of its own (tests/bench/standin_process.py): in this process its
-server thread would share the GIL with the worker and the benchmark would measure that contention
-(Telegram is another machine in production). The worker runs on the event loop the app uses
-(`asyncio.run` in bot/cli.py: the standard loop); `--uvloop` shows what uvloop would give.
+The stand-in runs in a process of its own (tests/bench/standin_process.py), as Telegram is
+another machine: it does not share the worker's GIL, and (b) reports each one's CPU a message.
+The worker runs on the event loop the app uses (`asyncio.run` in bot/cli.py: the standard
+loop); `--uvloop` shows what uvloop would give.
 (b) runs with `--concurrency` sends in flight (default 8, OUTBOX_CONCURRENCY): against a local
 server 8 is enough, and every extra connection costs CPU (httpcore checks each pooled connection
 on every request); the default 32 is for Telegram's round trip time.

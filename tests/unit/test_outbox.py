@@ -462,3 +462,44 @@ async def test_telegram_groups_get_one_message_every_three_seconds(db: Database)
     sender = RecordingSender(clock=clock)
     await drain(make_worker(db, clock, sender, per_recipient_seconds=1.0), clock)
     assert [(c[0] - DAY).total_seconds() for c in sender.calls] == [0, 3, 6]
+
+
+async def test_in_flight_window_concurrency_sends_and_one_mark_per_batch(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window docs/outbox.md describes: at most `concurrency` sends at once, and the rows of
+    a batch (at most batch_size: what a crash can re-send) marked together, each exactly once."""
+    add(db, 45)
+    clock = FakeClock(DAY)
+    in_flight = peak = 0
+
+    class Slow:
+        channel = "telegram"
+
+        async def send(self, external_id: str, message: dict) -> SendResult:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.001)
+            in_flight -= 1
+            return SendResult("sent")
+
+    marks: list[list[int]] = []
+    real_finish = service.finish
+
+    def recording_finish(db_: Database, worker: str, claimed: list, outcomes: list) -> int:
+        outcomes = list(outcomes)
+        marks.append([o.id for o in outcomes])
+        return real_finish(db_, worker, claimed, outcomes)
+
+    monkeypatch.setattr(service, "finish", recording_finish)
+    worker = OutboxWorker(
+        db, config=config(batch_size=20, concurrency=4), senders={"telegram": Slow()}, clock=clock
+    )
+    while await worker.run_once():
+        pass
+    assert peak == 4
+    assert [len(batch) for batch in marks] == [20, 20, 5]  # one finish (one transaction) a batch
+    marked = Counter(row_id for batch in marks for row_id in batch)
+    assert len(marked) == 45 and set(marked.values()) == {1}
+    assert counts(db, "campaign", "c1")["sent"] == 45

@@ -1,9 +1,9 @@
 """The HTTP client under python-telegram-bot stays cheap per request.
 
 httpcore (under httpx, under PTB's HTTPXRequest) asks `import sniffio` which event loop
-runs, about twenty times a request (every lock, event and semaphore it sets up). anyio 4.16
-no longer installs sniffio; without it each ask is a failed import that walks sys.path, about
-2 ms of CPU a message: more than the rest of a send (the no-limit broadcast ran at 162/s).
+runs, 7 to 12 times a request (locks, events and semaphores it sets up). anyio 4.16 no longer
+installs sniffio; without it each ask is a failed import that walks sys.path (37 us instead
+of 1 us): 0.3-0.4 ms of CPU a message, a fifth of a send through python-telegram-bot.
 """
 
 from __future__ import annotations
