@@ -76,10 +76,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         # --- Telegram: start (in the background) once the conversation service exists ---
         if telegram is not None:
             telegram.staff.scheduler = scheduler  # /chiendich confirms campaigns into the app's scheduler
+            # the outbox takes Telegram rows once the bot runs: none wait out a retry after a start
+            telegram.on_ready.append(lambda: outbox.register(telegram.sender))
             await telegram.start(app.state.conversation)
-            worker = getattr(app.state, "outbox", None)
-            if worker is not None:
-                worker.register(telegram.sender)
         # --- end Telegram ---
         try:
             yield

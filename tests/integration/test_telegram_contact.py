@@ -100,3 +100,26 @@ def test_a_contact_outside_the_phone_question_is_only_acknowledged(tg: TelegramS
     mark = tg.mark()
     tg.message(chat, None, contact={"phone_number": "+84900000000", "first_name": "A", "user_id": chat})
     assert tg.wait_for("sendMessage", chat, since=mark)[0].text == TG["contact_received"]
+
+
+def test_a_typed_phone_also_takes_the_keyboard_away_and_the_consent_buttons_follow(
+    tg: TelegramStandIn,
+) -> None:
+    chat = next(_chats)
+    mark = tg.mark()
+    tg.message(chat, "cho tôi hẹn làm khai sinh")
+    tg.wait_for("sendMessage", chat, since=mark, until=has_inline)
+    press_first(tg, chat)
+    press_first(tg, chat)
+    mark = tg.mark()
+    tg.message(chat, "Trần Thị Bình")
+    [ask] = tg.wait_for("sendMessage", chat, since=mark)
+    assert ask.params["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+
+    mark = tg.mark()
+    tg.message(chat, "0912 345 678")
+    calls = tg.wait_for("sendMessage", chat, since=mark, until=has_inline)
+    assert calls[0].params["reply_markup"] == {"remove_keyboard": True}
+    assert calls[-1].keyboard  # "Đồng ý" / "Không đồng ý" as inline buttons
+    calls = press_first(tg, chat)
+    assert "+84912345678" in calls[-1].text and calls[-1].keyboard  # the summary, with confirm buttons

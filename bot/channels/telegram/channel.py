@@ -12,6 +12,7 @@ import contextlib
 import hmac
 import logging
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -86,6 +87,7 @@ class TelegramChannel:
         self._task: asyncio.Task[None] | None = None
         self._locks: dict[int, asyncio.Lock] = {}
         self._contact_keyboards: set[int] = set()  # chats shown the share-contact keyboard
+        self.on_ready: list[Callable[[], None]] = []  # e.g. the outbox taking Telegram rows from now on
         self.application = self._build()
         self.sender = TelegramSender(
             self.application.bot,
@@ -154,6 +156,8 @@ class TelegramChannel:
                     await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
                 self.ready.set()
                 log.info("telegram channel running (%s)", "webhook" if self.webhook else "long polling")
+                for callback in self.on_ready:
+                    callback()
                 return
             except InvalidToken:
                 log.error("telegram channel off: TELEGRAM_BOT_TOKEN was refused")
