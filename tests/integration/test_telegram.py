@@ -7,7 +7,6 @@ test uses its own chat id, so the tests do not see each other's messages.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import sqlite3
 import time
 
@@ -23,7 +22,7 @@ from bot.knowledge.kb import KnowledgeBase
 from bot.storage.db import Database
 from bot.subscriptions.service import is_subscribed, subscribe
 from tests.support.appserver import AppServer
-from tests.support.telegram_standin import TelegramStandIn
+from tests.support.telegram_standin import TelegramStandIn, new_chat_id
 
 pytestmark = [
     pytest.mark.integration,
@@ -33,11 +32,6 @@ pytestmark = [
 KB = KnowledgeBase(PROJECT_ROOT / "faq")
 WARD = load_ward(PROJECT_ROOT / "settings" / "ward.yml")
 TG = KB.messages["telegram"]
-_chats = itertools.count(int(time.time()) % 100_000 * 1000 + 1)
-
-
-def new_chat() -> int:
-    return next(_chats)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +54,7 @@ def test_commands_are_registered_in_vietnamese(tg: TelegramStandIn) -> None:
 
 
 def test_start_greets_with_privacy_notice_and_menu(tg: TelegramStandIn, app: AppServer) -> None:
-    chat, mark = new_chat(), tg.mark()
+    chat, mark = new_chat_id(), tg.mark()
     tg.message(chat, "/start")
     reply = replies(tg, chat, mark)[0]
     assert WARD.name in reply.text
@@ -75,7 +69,7 @@ def test_start_greets_with_privacy_notice_and_menu(tg: TelegramStandIn, app: App
 
 
 def test_question_is_answered_with_an_inline_keyboard(tg: TelegramStandIn) -> None:
-    chat, mark = new_chat(), tg.mark()
+    chat, mark = new_chat_id(), tg.mark()
     tg.message(chat, "làm giấy khai sinh cho con cần mang những giấy tờ gì")
     found = tg.wait_for("sendMessage", chat, since=mark, until=lambda calls: any(c.keyboard for c in calls))
     text = "\n".join(c.text for c in found)
@@ -85,7 +79,7 @@ def test_question_is_answered_with_an_inline_keyboard(tg: TelegramStandIn) -> No
 
 
 def test_pressing_a_button_is_answered_and_echoed(tg: TelegramStandIn) -> None:
-    chat, mark = new_chat(), tg.mark()
+    chat, mark = new_chat_id(), tg.mark()
     tg.message(chat, "/menu")
     menu = replies(tg, chat, mark)[0]
     sent = next(m for m in tg.sent.values() if m["chat"]["id"] == chat)
@@ -100,7 +94,7 @@ def test_pressing_a_button_is_answered_and_echoed(tg: TelegramStandIn) -> None:
 
 @pytest.mark.parametrize("data", ["t:forged-token", "/not_an_intent", "hello"])
 def test_a_forged_or_stale_button_gets_a_clear_reply(tg: TelegramStandIn, data: str) -> None:
-    chat, mark = new_chat(), tg.mark()
+    chat, mark = new_chat_id(), tg.mark()
     tg.message(chat, "/menu")
     replies(tg, chat, mark)
     sent = next(m for m in tg.sent.values() if m["chat"]["id"] == chat)
@@ -114,7 +108,7 @@ def test_a_forged_or_stale_button_gets_a_clear_reply(tg: TelegramStandIn, data: 
 
 
 def test_media_get_the_text_only_reply_and_a_contact_is_acknowledged(tg: TelegramStandIn) -> None:
-    chat = new_chat()
+    chat = new_chat_id()
     photo = [{"file_id": "f1", "file_unique_id": "u1", "width": 90, "height": 90}]
     media = [
         {"photo": photo},
@@ -134,7 +128,7 @@ def test_media_get_the_text_only_reply_and_a_contact_is_acknowledged(tg: Telegra
 
 
 def test_in_a_group_only_mentions_and_replies_are_answered(tg: TelegramStandIn) -> None:
-    group = -new_chat()
+    group = -new_chat_id()
     mark = tg.mark()
     tg.message(group, "xin chào mọi người", from_id=77)
     tg.message(
@@ -154,7 +148,7 @@ def test_in_a_group_only_mentions_and_replies_are_answered(tg: TelegramStandIn) 
 
 
 def test_rate_limited_send_is_retried_after_retry_after(tg: TelegramStandIn) -> None:
-    chat, mark = new_chat(), tg.mark()
+    chat, mark = new_chat_id(), tg.mark()
     tg.fail_next("sendMessage", 1, retry_after=1)
     tg.message(chat, "/menu")
     ok = tg.wait_for("sendMessage", chat, since=mark, status=200)[0]
@@ -165,7 +159,7 @@ def test_rate_limited_send_is_retried_after_retry_after(tg: TelegramStandIn) -> 
 
 
 def test_an_update_that_fails_does_not_stop_the_bot(tg: TelegramStandIn, app: AppServer) -> None:
-    chat, mark = new_chat(), tg.mark()
+    chat, mark = new_chat_id(), tg.mark()
     tg.fail_next("sendMessage", 1, status=400, description="Bad Request: chat not found")
     tg.message(chat, "/menu")
     tg.wait_for("sendMessage", chat, since=mark, status=400)
@@ -179,7 +173,7 @@ def test_an_update_that_fails_does_not_stop_the_bot(tg: TelegramStandIn, app: Ap
 
 
 def test_blocked_by_the_user_unsubscribes(tg: TelegramStandIn, db: Database) -> None:
-    chat = new_chat()
+    chat = new_chat_id()
     database = db
     subscribe(database, "telegram", str(chat), "Khối 1", "Đồng ý nhận thông báo")
     assert is_subscribed(database, "telegram", str(chat))
@@ -195,7 +189,7 @@ def test_blocked_by_the_user_unsubscribes(tg: TelegramStandIn, db: Database) -> 
 
 def test_kicked_from_a_chat_and_stop_command_unsubscribe(tg: TelegramStandIn, db: Database) -> None:
     database = db
-    kicked, stopping = new_chat(), new_chat()
+    kicked, stopping = new_chat_id(), new_chat_id()
     for chat in (kicked, stopping):
         subscribe(database, "telegram", str(chat), "Khối 1", "Đồng ý nhận thông báo")
     tg.member_update(kicked, "kicked")
@@ -210,7 +204,7 @@ def test_kicked_from_a_chat_and_stop_command_unsubscribe(tg: TelegramStandIn, db
 
 
 def test_huy_leaves_the_current_flow(tg: TelegramStandIn) -> None:
-    chat, mark = new_chat(), tg.mark()
+    chat, mark = new_chat_id(), tg.mark()
     tg.message(chat, "tôi muốn đặt lịch hẹn")
     replies(tg, chat, mark)
     mark = tg.mark()
@@ -226,7 +220,7 @@ def test_outbox_sender_splits_long_text_and_reports_refusals(tg: TelegramStandIn
         async with bot:
             sender = TelegramSender(bot, None, CallbackStore())
             long_text = "\n\n".join(f"Mục {i}: " + "giấy tờ cần mang theo " * 40 for i in range(12))
-            chat, blocked = new_chat(), new_chat()
+            chat, blocked = new_chat_id(), new_chat_id()
             tg.block(blocked)
             mark = tg.mark()
             sent = await sender.send(

@@ -3,7 +3,6 @@ real PTB polling in the app, real Rasa)."""
 
 from __future__ import annotations
 
-import itertools
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from bot.config.settings import PROJECT_ROOT
 from bot.knowledge.kb import KnowledgeBase
 from tests.support.appserver import AppServer
-from tests.support.telegram_standin import Call, TelegramStandIn
+from tests.support.telegram_standin import Call, TelegramStandIn, new_chat_id
 
 pytestmark = [
     pytest.mark.integration,
@@ -20,7 +19,6 @@ pytestmark = [
 ]
 KB = KnowledgeBase(PROJECT_ROOT / "faq")
 TG, BOOKING = KB.messages["telegram"], KB.messages["booking"]
-_chats = itertools.count(int(time.time()) % 100_000 * 1000 + 500)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +57,7 @@ def press_first(tg: TelegramStandIn, chat: int) -> list[Call]:
 
 
 def test_the_phone_can_be_shared_as_a_contact_of_ones_own(tg: TelegramStandIn) -> None:
-    chat = next(_chats)
+    chat = new_chat_id()
     mark = tg.mark()
     tg.message(chat, "cho tôi hẹn làm khai sinh")
     tg.wait_for("sendMessage", chat, since=mark, until=has_inline)  # the day buttons
@@ -96,7 +94,7 @@ def test_the_phone_can_be_shared_as_a_contact_of_ones_own(tg: TelegramStandIn) -
 
 
 def test_a_contact_outside_the_phone_question_is_only_acknowledged(tg: TelegramStandIn) -> None:
-    chat = next(_chats)
+    chat = new_chat_id()
     mark = tg.mark()
     tg.message(chat, None, contact={"phone_number": "+84900000000", "first_name": "A", "user_id": chat})
     assert tg.wait_for("sendMessage", chat, since=mark)[0].text == TG["contact_received"]
@@ -105,7 +103,7 @@ def test_a_contact_outside_the_phone_question_is_only_acknowledged(tg: TelegramS
 def test_a_typed_phone_also_takes_the_keyboard_away_and_the_consent_buttons_follow(
     tg: TelegramStandIn,
 ) -> None:
-    chat = next(_chats)
+    chat = new_chat_id()
     mark = tg.mark()
     tg.message(chat, "cho tôi hẹn làm khai sinh")
     tg.wait_for("sendMessage", chat, since=mark, until=has_inline)

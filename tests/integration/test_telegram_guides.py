@@ -5,8 +5,6 @@ the session's app → real Rasa → guide actions, driven with the inline button
 
 from __future__ import annotations
 
-import itertools
-import time
 from typing import Any
 
 import pytest
@@ -16,7 +14,7 @@ from bot.guides import service
 from bot.knowledge.kb import KnowledgeBase
 from bot.storage.db import Database
 from tests.support.appserver import AppServer
-from tests.support.telegram_standin import Call, TelegramStandIn
+from tests.support.telegram_standin import Call, TelegramStandIn, new_chat_id
 
 pytestmark = [
     pytest.mark.integration,
@@ -26,7 +24,6 @@ KB = KnowledgeBase(PROJECT_ROOT / "faq")
 GUIDE = KB.guides["vneid_kich_hoat_muc2"]
 TOTAL = len(GUIDE.steps)
 NAV = ["◀ Quay lại", "Tiếp ▶", "Lặp lại", "Tôi bị lỗi ở bước này"]
-_chats = itertools.count(int(time.time()) % 100_000 * 1000 + 500)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +87,7 @@ def assert_step(calls: list[Call], step: int, buttons: list[str] | None = None) 
 
 
 def test_a_whole_guide_with_inline_buttons(tg: TelegramStandIn, db: Database) -> None:
-    chat = next(_chats)
+    chat = new_chat_id()
     calls = typed(tg, chat, "hướng dẫn từng bước kích hoạt định danh mức 2")
     assert_step(calls, 1, NAV)
 

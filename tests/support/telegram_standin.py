@@ -35,6 +35,15 @@ from starlette.routing import Route
 
 from tests.support.appserver import free_port
 
+# One counter for every test module: chats of different modules never meet in the session's app.
+_chat_ids = itertools.count(int(time.time()) % 100_000 * 1000 + 1)
+
+
+def new_chat_id() -> int:
+    """A Telegram chat (and user) id no other test of this run uses."""
+    return next(_chat_ids)
+
+
 MAX_CAPTION = 1024
 
 
