@@ -133,12 +133,12 @@ def _stopping(tracker: Tracker) -> bool:
     return stop and (confidence >= STOP_SURE or tracker.get_slot("requested_slot") not in (NAME, PHONE))
 
 
-def _cleared() -> list[EventType]:
+def booking_cleared() -> list[EventType]:
     """The form's slots emptied (name and phone leave the conversation) and no booking to repeat."""
     return [SlotSet(slot, None) for slot in (*FORM_SLOTS, RUN, LAST_KEY)]
 
 
-def _move_cleared() -> list[EventType]:
+def reschedule_cleared() -> list[EventType]:
     return [SlotSet(slot, None) for slot in MOVE_SLOTS]
 
 
@@ -732,15 +732,15 @@ class ActionSubmitBooking(Action):
         run = tracker.get_slot(RUN)
         if tracker.get_slot(CONTINUE) is False:  # "no" to "go on?" after two failed answers
             send(dispatcher, tracker, BOOK, Reply(_text(services, "stopped")))
-            return _cleared()
+            return booking_cleared()
         if tracker.get_slot(CONFIRM) is None:  # a second "Xác nhận" after the booking
             return await self._again(dispatcher, tracker, services, channel, external_id)
         if not tracker.get_slot(CONSENT):
             send(dispatcher, tracker, BOOK, Reply(_text(services, "refused")))
-            return _cleared()
+            return booking_cleared()
         if not tracker.get_slot(CONFIRM):
             send(dispatcher, tracker, BOOK, Reply(_text(services, "cancelled_form")))
-            return _cleared()
+            return booking_cleared()
         start = _start(services, tracker.get_slot(DATE), tracker.get_slot(TIME))
         try:
             assert start is not None and run
@@ -760,10 +760,10 @@ class ActionSubmitBooking(Action):
         except AppointmentError as exc:
             text = _text(services, "failed") + " " + _reason(services, exc.reason, exc.detail)
             send(dispatcher, tracker, BOOK, Reply(text, [_book_button(services)]))
-            return _cleared()
-        await asyncio.to_thread(_queue_reminders, services, channel, external_id, booking)
+            return booking_cleared()
+        await asyncio.to_thread(queue_reminders, services, channel, external_id, booking)
         send(dispatcher, tracker, BOOK, *_booked_replies(services, booking))
-        return [*_cleared(), SlotSet(LAST_KEY, run)]
+        return [*booking_cleared(), SlotSet(LAST_KEY, run)]
 
     async def _again(
         self,
@@ -805,7 +805,7 @@ class ActionBookingStop(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> list[EventType]:
         send(dispatcher, tracker, BOOK, Reply(_text(get_services(), "stopped")))
-        return _cleared()
+        return booking_cleared()
 
 
 # --- list and cancel ------------------------------------------------------------------------
@@ -889,7 +889,7 @@ class ActionCancelAppointment(Action):
             except AppointmentError as exc:
                 send(dispatcher, tracker, CANCEL, Reply(_reason(services, exc.reason, exc.detail)))
                 return []
-            await asyncio.to_thread(_cancel_reminders, services, booking.code)
+            await asyncio.to_thread(cancel_reminders, services, booking.code)
             when = _when_label(services, booking.slot_start)
             send(
                 dispatcher, tracker, CANCEL, Reply(_text(services, "cancelled", code=booking.code, when=when))
@@ -944,7 +944,7 @@ def _reminder_buttons(services: Services, code: str) -> list[dict[str, str]]:
     ]
 
 
-def _queue_reminders(
+def queue_reminders(
     services: Services, channel: str, external_id: str, booking: Booking, *, moved: bool = False
 ) -> None:
     """Queue the booking's reminders in the outbox (idempotent on kind and ref).
@@ -975,7 +975,7 @@ def _queue_reminders(
         )
 
 
-def _cancel_reminders(services: Services, code: str) -> None:
+def cancel_reminders(services: Services, code: str) -> None:
     """A cancelled or moved appointment is not reminded at the old time: its queued rows are cancelled."""
     with services.db.session() as session:
         refs = set(
@@ -1021,7 +1021,7 @@ class ActionSubmitReschedule(Action):
             send(dispatcher, tracker, RESCHEDULE, Reply(_text(services, "reschedule_kept", code=code)))
         else:
             await self._move(dispatcher, tracker, services, channel, external_id, str(code))
-        return _move_cleared()
+        return reschedule_cleared()
 
     async def _move(
         self,
@@ -1046,8 +1046,8 @@ class ActionSubmitReschedule(Action):
             }
             send(dispatcher, tracker, RESCHEDULE, Reply(text, [again]))
             return
-        await asyncio.to_thread(_cancel_reminders, services, booking.code)
-        await asyncio.to_thread(_queue_reminders, services, channel, external_id, booking, moved=True)
+        await asyncio.to_thread(cancel_reminders, services, booking.code)
+        await asyncio.to_thread(queue_reminders, services, channel, external_id, booking, moved=True)
         text = _text(
             services,
             "rescheduled",
@@ -1069,7 +1069,7 @@ class ActionRescheduleStop(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> list[EventType]:
         send(dispatcher, tracker, RESCHEDULE, Reply(_text(get_services(), "reschedule_stopped")))
-        return _move_cleared()
+        return reschedule_cleared()
 
 
 class ActionConfirmAppointment(Action):

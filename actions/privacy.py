@@ -13,7 +13,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.booking import _cancel_reminders, _cleared, _move_cleared
+from actions.booking import booking_cleared, cancel_reminders, reschedule_cleared
 from actions.common import send
 from actions.senders import channel_user
 from bot.appointments import service as appointments
@@ -66,7 +66,7 @@ class ActionDeleteMyDataConfirm(Action):
         channel, external_id = channel_user(tracker)
         upcoming = await asyncio.to_thread(appointments.my_appointments, services.db, channel, external_id)
         for booking in upcoming:  # cancelled appointments are not reminded
-            await asyncio.to_thread(_cancel_reminders, services, booking.code)
+            await asyncio.to_thread(cancel_reminders, services, booking.code)
         await asyncio.to_thread(delete_citizen_data, services.db, channel, external_id)
         send(dispatcher, tracker, TOPIC, Reply(_text(services, "deleted")), forget=True)
-        return [SlotSet(PENDING, None), *_cleared(), *_move_cleared()]
+        return [SlotSet(PENDING, None), *booking_cleared(), *reschedule_cleared()]
