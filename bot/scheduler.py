@@ -35,15 +35,23 @@ def build_scheduler(db: Database, timezone: str) -> AsyncIOScheduler:
 
 
 def retention_job() -> int:
-    """Anonymise appointments past the ward's retention period (module-level: the job store
-    references it by name; the period is read at run time, so a changed ward file applies)."""
+    """Anonymise appointments past the ward's retention period and purge the web inbox
+    (module-level: the job store references it by name; the period is read at run time, so a
+    changed ward file applies)."""
     from bot.appointments.service import anonymise_expired
+    from bot.channels import web_inbox
     from bot.services import get_services
 
     services = get_services()
     days = services.ward.appointments.retention_days
     count = anonymise_expired(services.db, days=days)
-    log.info("retention job: %d appointments anonymised (retention %d days)", count, days)
+    purged = web_inbox.purge(services.db)  # web reminders hold a code and a time: not kept once read
+    log.info(
+        "retention job: %d appointments anonymised (retention %d days), %d web inbox messages purged",
+        count,
+        days,
+        purged,
+    )
     return count
 
 

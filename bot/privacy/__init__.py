@@ -5,7 +5,8 @@
   idempotency key cleared on all of them (`bot.appointments.service.delete_my_data`); the
   code, procedure, counter and time stay, without anyone attached, for the desk's statistics;
 - the subscription to the ward's notices (block, consent text and time) and the citizen's tags;
-- guide progress.
+- guide progress;
+- a web chat user's messages waiting in the web inbox.
 Kept: the citizen row itself (channel, chat id, first and last message time), which every
 channel re-creates on the next message, and rows other features keep about sent messages.
 
@@ -25,6 +26,7 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.appointments import service as appointments
+from bot.channels.web_inbox import WebInboxMessage
 from bot.guides.models import GuideProgress
 from bot.storage.db import Database
 from bot.subscriptions.models import CitizenTag, Subscription
@@ -39,6 +41,7 @@ class Deleted:
     subscriptions: int
     tags: int
     guides: int
+    web_inbox: int = 0
 
 
 def delete_citizen_data(db: Database, channel: str, external_id: str) -> Deleted:
@@ -51,7 +54,11 @@ def delete_citizen_data(db: Database, channel: str, external_id: str) -> Deleted
             for i, model in enumerate((Subscription, CitizenTag, GuideProgress)):
                 result = session.execute(delete(model).where(model.citizen_id == cid))
                 counts[i] = result.rowcount or 0
-    deleted = Deleted(anonymised, *counts)
+        waiting = 0
+        if channel == "web":
+            found = session.execute(delete(WebInboxMessage).where(WebInboxMessage.external_id == external_id))
+            waiting = found.rowcount or 0
+    deleted = Deleted(anonymised, *counts, web_inbox=waiting)
     log.info(
         "citizen data deleted on %s: %d appointments, %d subscriptions, %d tags, %d guides",
         channel,

@@ -12,6 +12,7 @@ import pytest
 from bot.appointments import reason_message, service
 from bot.appointments.dates import parse_when
 from bot.appointments.slots import Calendar
+from bot.channels import web_inbox
 from bot.guides import service as guides
 from bot.knowledge.kb import fill
 from bot.storage.db import Database, utcnow
@@ -254,6 +255,7 @@ def test_delete_my_data_explains_asks_and_deletes(app: AppServer, db: Database) 
     subscriptions.subscribe(db, "web", sender, "khoi_2", "đồng ý nhận tin")
     subscriptions.add_tag(db, "web", sender, "vneid_muc2", "chat")
     guides.save_step(db, "web", sender, "tam_tru_online", 2, 6)
+    web_inbox.store(db, sender, {"text": f"Nhắc lịch hẹn {booked.code}", "buttons": []})  # page closed
 
     body = say(app, sender, "xóa dữ liệu của tôi")
     assert body["topic"] == "privacy.delete" and "lịch sử trò chuyện" in text_of(body)
@@ -275,6 +277,7 @@ def test_delete_my_data_explains_asks_and_deletes(app: AppServer, db: Database) 
     assert subscriptions.subscription(db, "web", sender) is None
     assert subscriptions.tags(db, "web", sender) == set()
     assert guides.get_progress(db, "web", sender, "tam_tru_online") is None
+    assert web_inbox.take(db, sender) == []
     assert tracker_texts(app, sender) == []  # Rasa's history of the conversation is gone
 
     body = say(app, sender, "xin chào")  # the conversation starts afresh

@@ -17,6 +17,8 @@ from sqlalchemy import select
 from bot.appointments import service
 from bot.appointments.models import Appointment
 from bot.appointments.slots import Calendar
+from bot.channels import web_inbox
+from bot.channels.web_inbox import WebInboxMessage
 from bot.config.settings import PROJECT_ROOT, Settings
 from bot.config.ward import Ward, WardSettingsError, load_ward
 from bot.scheduler import RETENTION_JOB_ID, build_scheduler, install_jobs
@@ -74,6 +76,9 @@ def test_the_app_schedules_the_retention_job_which_anonymises_old_appointments(
     old = booked_at(seed, ward, 100, "1")  # past any retention
     recent = booked_at(seed, ward, 45, "2")  # past 30 days, not the default 90: the setting is used
     upcoming = booked_at(seed, ward, 5, "3")
+    web_inbox.store(seed, "read-page", {"text": "Nhắc lịch hẹn", "buttons": []})
+    web_inbox.take(seed, "read-page")  # collected: purged by the job
+    web_inbox.store(seed, "closed-page", {"text": "Nhắc lịch hẹn", "buttons": []})  # waiting: kept
     seed.dispose()
 
     monkeypatch.setattr("bot.web.app.build_executor", ActionExecutor)
@@ -87,6 +92,8 @@ def test_the_app_schedules_the_retention_job_which_anonymises_old_appointments(
                 time.sleep(0.05)
             data = personal(db)
             assert data[old] == data[recent] == (None, None, None)
+            with db.session() as session:
+                assert set(session.scalars(select(WebInboxMessage.external_id))) == {"closed-page"}
             assert data[upcoming] == ("Nguyễn Văn An", "+84912345678", "3")
             job = app.state.scheduler.get_job(RETENTION_JOB_ID)
             assert job is not None and str(job.func_ref) == "bot.scheduler:retention_job"
