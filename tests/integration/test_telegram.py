@@ -19,6 +19,7 @@ from bot.channels.telegram.sender import TelegramSender
 from bot.config.settings import PROJECT_ROOT
 from bot.config.ward import load_ward
 from bot.knowledge.kb import KnowledgeBase
+from bot.outbox.service import counts, enqueue_many
 from bot.storage.db import Database
 from bot.subscriptions.service import is_subscribed, subscribe
 from tests.support.appserver import AppServer
@@ -239,3 +240,23 @@ def test_outbox_sender_splits_long_text_and_reports_refusals(tg: TelegramStandIn
     assert "\n\n".join(p.text for p in parts) == long_text.strip()
     assert (limited.status, limited.retry_after) == ("retry", 3.0)
     assert refused.status == "blocked"
+
+
+def test_a_citizen_is_answered_while_a_broadcast_is_still_going_out(
+    tg: TelegramStandIn, db: Database
+) -> None:
+    """Interactive replies do not queue behind the outbox: a citizen who writes while 300
+    messages go out at the outbox's 25 a second is answered long before the last of them."""
+    ref = f"broadcast-{new_chat_id()}"
+    recipients = [("telegram", str(new_chat_id())) for _ in range(300)]
+    enqueue_many(db, recipients, {"text": "Thông báo của phường", "buttons": []}, kind="notice", ref=ref)
+    first = int(recipients[0][1])
+    tg.wait_for("sendMessage", first, timeout=30)  # the broadcast has started
+
+    chat, mark = new_chat_id(), tg.mark()
+    started = time.monotonic()
+    tg.message(chat, "làm căn cước cần giấy tờ gì")
+    replies(tg, chat, mark, timeout=30)
+    waited = time.monotonic() - started
+    left = counts(db, "notice", ref)
+    assert left["queued"] + left["sending"] >= 100, (waited, left)  # answered mid-broadcast

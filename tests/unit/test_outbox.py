@@ -129,7 +129,7 @@ def test_two_workers_claiming_in_parallel_never_share_a_row(tmp_path: Path) -> N
     now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
     taken: dict[str, list[int]] = {"a": [], "b": []}
     sizes: list[int] = []
-    start = threading.Barrier(2)
+    start, first_claims = threading.Barrier(2), threading.Barrier(2)
 
     def work(name: str) -> None:
         database = Database(url)  # its own engine and connections, as another process would have
@@ -139,6 +139,8 @@ def test_two_workers_claiming_in_parallel_never_share_a_row(tmp_path: Path) -> N
             taken[name].extend(r.id for r in batch)
             outcomes = [service.Outcome(r.id, "sent", sent_at=now) for r in batch]
             finish(database, name, batch, outcomes)
+            if len(taken[name]) == len(batch):  # after its first batch, wait for the other's:
+                first_claims.wait()  # neither can drain the queue alone before the other starts
         database.dispose()
 
     threads = [threading.Thread(target=work, args=(n,)) for n in taken]
