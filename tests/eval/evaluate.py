@@ -47,6 +47,9 @@ def predicted_topic(catalog: Catalog, parsed: dict) -> str:
 
 async def parse_all(model: Path, texts: list[str]) -> tuple[list[dict], list[float]]:
     from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # not one debug line per parsed message
 
     agent = Agent.load(str(model))
     results, latencies = [], []
