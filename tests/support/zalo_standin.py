@@ -1,10 +1,14 @@
-"""A local stand-in for Zalo's API: the cs message endpoint and the OAuth token refresh.
+"""A local stand-in for Zalo's API: the cs message endpoint, the image upload and the OAuth
+token refresh.
 
 A real HTTP server (Starlette + uvicorn in a thread) that the app under test
 talks to through ZALO_API_BASE_URL / ZALO_OAUTH_BASE_URL. It records every call,
 keeps one valid access token and one valid refresh token (each refresh rotates
 both and the old refresh token stops working, as on Zalo), can make the current
-access token expire, and can answer a given error code.
+access token expire, and can answer a given error code. The image upload
+(POST /v2.0/oa/upload/image, multipart field `file`, JPEG/PNG of at most 1 MB)
+checks the access token as cs does and answers {"error": 0, "data": {"attachment_id"}};
+an image message is a cs message whose attachment is a "media" template.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ APP_ID = "4321987654321"
 OA_SECRET_KEY = "oa-secret-for-tests"
 APP_SECRET = "app-secret-for-tests"
 EXPIRED = -216
+MAX_IMAGE_BYTES = 1024 * 1024
+IMAGE_TYPES = ("image/jpeg", "image/png")
 
 
 @dataclass
@@ -45,6 +51,8 @@ class ZaloStandIn:
     refresh_token: str = "refresh-0"
     calls: list[Call] = field(default_factory=list)
     fail_with: int | None = None  # answer every cs call with this error code
+    fail_upload_with: int | None = None  # answer every image upload with this error code
+    attachment_ids: set[str] = field(default_factory=set)  # ids the upload handed out
     _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: uvicorn.Server | None = None
@@ -84,6 +92,20 @@ class ZaloStandIn:
                 and c.body.get("recipient", {}).get("user_id") == user_id
             ]
 
+    def uploads(self) -> list[Call]:
+        """Image uploads (body: filename, content_type, size), accepted or not."""
+        with self._lock:
+            return [c for c in self.calls if c.path.endswith("/upload/image")]
+
+    def images_to(self, user_id: str) -> list[str]:
+        """The attachment ids of the image messages a user got."""
+        found = []
+        for message in self.messages_to(user_id):
+            payload = message.get("attachment", {}).get("payload", {})
+            if payload.get("template_type") == "media":
+                found += [e.get("attachment_id") for e in payload.get("elements", [])]
+        return found
+
     def calls_for(self, user_id: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.body.get("recipient", {}).get("user_id") == user_id]
@@ -111,6 +133,8 @@ class ZaloStandIn:
                 answer: dict[str, Any] = {"error": EXPIRED, "message": "Access token is invalid"}
             elif self.fail_with is not None:
                 answer = {"error": self.fail_with, "message": "error for tests"}
+            elif not self._known_attachments(body):
+                answer = {"error": -201, "message": "attachment_id is invalid"}
             else:
                 answer = {
                     "error": 0,
@@ -120,6 +144,36 @@ class ZaloStandIn:
                         "user_id": body.get("recipient", {}).get("user_id"),
                     },
                 }
+            self.calls.append(Call(request.url.path, dict(request.headers), body, answer))
+        return JSONResponse(answer)
+
+    def _known_attachments(self, body: dict[str, Any]) -> bool:
+        """An image message must name an attachment id this stand-in handed out."""
+        payload = (body.get("message") or {}).get("attachment", {}).get("payload", {})
+        if payload.get("template_type") != "media":
+            return True
+        elements = payload.get("elements") or []
+        return bool(elements) and all(e.get("attachment_id") in self.attachment_ids for e in elements)
+
+    async def _upload_image(self, request: Request) -> JSONResponse:
+        token = request.headers.get("access_token", "")
+        form = await request.form()
+        upload = form.get("file")
+        data = await upload.read() if upload is not None and hasattr(upload, "read") else b""
+        content_type = getattr(upload, "content_type", "") or ""
+        filename = getattr(upload, "filename", None)
+        body = {"filename": filename, "content_type": content_type, "size": len(data)}
+        with self._lock:
+            if token != self.access_token:
+                answer: dict[str, Any] = {"error": EXPIRED, "message": "Access token is invalid"}
+            elif self.fail_upload_with is not None:
+                answer = {"error": self.fail_upload_with, "message": "error for tests"}
+            elif not data or content_type not in IMAGE_TYPES or len(data) > MAX_IMAGE_BYTES:
+                answer = {"error": -210, "message": "file is empty, too big or not JPEG/PNG"}
+            else:
+                attachment_id = f"att{next(self._counter)}"
+                self.attachment_ids.add(attachment_id)
+                answer = {"error": 0, "message": "Success", "data": {"attachment_id": attachment_id}}
             self.calls.append(Call(request.url.path, dict(request.headers), body, answer))
         return JSONResponse(answer)
 
@@ -154,6 +208,7 @@ class ZaloStandIn:
         app = Starlette(
             routes=[
                 Route("/v3.0/oa/message/cs", self._cs, methods=["POST"]),
+                Route("/v2.0/oa/upload/image", self._upload_image, methods=["POST"]),
                 Route("/v4/oa/access_token", self._refresh, methods=["POST"]),
             ]
         )

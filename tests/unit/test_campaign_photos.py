@@ -1,7 +1,8 @@
 """Campaign photos: the file checks, the staff pages' upload (multipart, CSRF), the preview, and
 the delivery to the Telegram stand-in (the real PTB Bot and TelegramSender): sendPhoto with the
 text as caption and the keyboard, a long text after the photo, the file_id reused by the second
-recipient (one upload), a stale file_id re-uploaded; Zalo sends the text without the photo.
+recipient (one upload), a stale file_id re-uploaded; Zalo sends the text alone when the photo file
+is missing (Zalo's photo delivery: tests/unit/test_zalo_photos.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from bot.channels.telegram.channel import file_url
 from bot.channels.telegram.format import CallbackStore
 from bot.channels.telegram.sender import TelegramSender
 from bot.channels.web import web_router
-from bot.channels.zalo.sender import PHOTO_LEFT_OUT, ZaloSender
+from bot.channels.zalo.images import LEFT_OUT_MISSING
+from bot.channels.zalo.sender import ZaloSender
 from bot.outbox.models import OutboxMessage
 from bot.outbox.types import SendResult
 from bot.services import set_services
@@ -278,10 +280,12 @@ def test_a_file_id_telegram_refuses_is_replaced_by_a_new_upload(
     assert [c.status for c in standin.calls_of("sendPhoto")] == [400, 200, 200, 200]
 
 
-def test_zalo_sends_the_text_and_buttons_and_records_the_photo_left_out() -> None:
+def test_zalo_sends_the_text_and_buttons_and_records_a_missing_photo_left_out(tmp_path: Path) -> None:
     sent: list[dict] = []
 
     class Zalo:
+        settings = SimpleNamespace(var_dir=tmp_path)
+
         async def deliver(self, user_id: str, messages: list[dict], *, kind: str) -> SendResult:
             sent.extend(messages)
             return SendResult("sent")
@@ -290,7 +294,7 @@ def test_zalo_sends_the_text_and_buttons_and_records_the_photo_left_out() -> Non
         "Nhắc bà con", [{"title": "Đặt lịch", "payload": "/book_appointment"}], photo="a.png"
     )
     result = asyncio.run(ZaloSender(Zalo()).send("u1", message))  # type: ignore[arg-type]
-    assert result == SendResult("sent", PHOTO_LEFT_OUT)
+    assert result == SendResult("sent", LEFT_OUT_MISSING)
     assert sent == [
         {"text": "Nhắc bà con", "buttons": [{"title": "Đặt lịch", "payload": "/book_appointment"}]}
     ]

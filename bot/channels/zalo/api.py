@@ -10,6 +10,10 @@
   grant_type=refresh_token; header secret_key = the app secret). The answer
   carries a new refresh token too: the old one works only once, so both are
   stored in the database before anything else uses them.
+- Images: POST {api}/v2.0/oa/upload/image (multipart, field `file`; JPEG or PNG, at most 1 MB;
+  header `access_token`) answers {"error": 0, "data": {"attachment_id": ...}}; Zalo keeps the
+  image about 7 days. A cs message shows it with attachment {"type": "template", "payload":
+  {"template_type": "media", "elements": [{"media_type": "image", "attachment_id": ...}]}}.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ MAX_TEXT = 2000  # characters of a consultation text message
 TOKEN_ERRORS = frozenset({-216, -124})  # access token invalid / expired
 CS_PATH = "/v3.0/oa/message/cs"
 REFRESH_PATH = "/v4/oa/access_token"
+UPLOAD_IMAGE_PATH = "/v2.0/oa/upload/image"
+MAX_IMAGE_BYTES = 1024 * 1024  # Zalo's limit for an uploaded image
+IMAGE_TYPES = {"jpg": "image/jpeg", "png": "image/png"}  # the only image kinds Zalo takes
 
 
 # --- webhook signatures ------------------------------------------------------------------------
@@ -103,6 +110,14 @@ def build_bodies(
     return bodies
 
 
+def image_body(user_id: str, attachment_id: str) -> dict[str, Any]:
+    """The cs request body of an image (an attachment id from the upload API), without text."""
+    element = {"media_type": "image", "attachment_id": attachment_id}
+    payload = {"template_type": "media", "elements": [element]}
+    attachment = {"type": "template", "payload": payload}
+    return {"recipient": {"user_id": user_id}, "message": {"attachment": attachment}}
+
+
 # --- the client --------------------------------------------------------------------------------
 
 
@@ -114,6 +129,7 @@ class ApiResult:
     error: int | None = None  # Zalo's error code, when it answered
     reason: str = ""  # short, log-safe
     transient: bool = False  # network trouble or HTTP 5xx/429: worth retrying later
+    data: dict[str, Any] | None = None  # the answer's "data", when ok
 
 
 class TokenStore:
@@ -206,6 +222,31 @@ class ZaloClient:
             return ApiResult(False, reason=f"network error ({type(exc).__name__})", transient=True)
         return _result(response)
 
+    async def upload_image(self, data: bytes, filename: str, media_type: str) -> ApiResult:
+        """Upload an image (JPEG/PNG, <= 1 MB); ok with data["attachment_id"] only when error is 0."""
+        if not self.tokens.loaded:
+            await asyncio.to_thread(self.tokens.load)
+        used = self.tokens.access_token
+        result = await self._post_image(data, filename, media_type, used)
+        if result.error in TOKEN_ERRORS:
+            log.info("zalo access token rejected on upload (error %s): refreshing", result.error)
+            if await self.refresh(used):
+                result = await self._post_image(data, filename, media_type, self.tokens.access_token)
+        if result.ok and not isinstance((result.data or {}).get("attachment_id"), str):
+            return ApiResult(False, reason="upload answered without attachment_id")
+        return result
+
+    async def _post_image(self, data: bytes, filename: str, media_type: str, access_token: str) -> ApiResult:
+        try:
+            response = await self.http.post(
+                self.api_base_url + UPLOAD_IMAGE_PATH,
+                files={"file": (filename, data, media_type)},
+                headers={"access_token": access_token},
+            )
+        except httpx.HTTPError as exc:
+            return ApiResult(False, reason=f"network error ({type(exc).__name__})", transient=True)
+        return _result(response)
+
     async def refresh(self, stale_token: str) -> bool:
         """Renew the tokens unless another task already did; True when a fresh token is ready."""
         async with self._refresh_lock:
@@ -246,7 +287,8 @@ def _result(response: httpx.Response) -> ApiResult:
         return ApiResult(False, reason=f"HTTP {response.status_code}, not JSON")
     error = data.get("error") if isinstance(data, dict) else None
     if error == 0:
-        return ApiResult(True, error=0)
+        payload = data.get("data")
+        return ApiResult(True, error=0, data=payload if isinstance(payload, dict) else None)
     if isinstance(error, int):
         return ApiResult(False, error=error, reason=f"zalo error {error}")
     return ApiResult(False, reason=f"HTTP {response.status_code}, no error code")

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import logging
 
+from bot.campaigns import photos
+from bot.channels.zalo import images
 from bot.channels.zalo.channel import ZaloChannel
 from bot.outbox.types import SendResult
 
 log = logging.getLogger(__name__)
-
-# Zalo's OA API sends an image either by a public URL or by an attachment id from its upload
-# API; the app has no public URL for its uploads and our client (api.py) no upload call, so a
-# campaign photo is left out on Zalo: the text and buttons go, and the row's reason says so.
-PHOTO_LEFT_OUT = "photo left out (Zalo needs a public image URL)"
 
 
 class ZaloSender:
     """`Sender` for channel "zalo" (docs/helpers-brief.md); never raises for Zalo's refusals.
 
     Outside the 48-hour window without ZALO_PROACTIVE: SendResult("skipped",
-    "outside 48h window"), also recorded in zalo_refusals. A message's "photo" (campaigns) is
-    not sent: see PHOTO_LEFT_OUT.
+    "outside 48h window"), also recorded in zalo_refusals. A message's "photo" (campaigns) goes
+    as an image message before the text and its buttons (uploaded once, see images.py); a photo
+    Zalo does not take (WebP, over 1 MB) or a missing file: the text goes alone and the result
+    says why ("sent", "photo left out (...)").
     """
 
     channel = "zalo"
@@ -31,11 +30,16 @@ class ZaloSender:
     async def send(self, external_id: str, message: dict) -> SendResult:
         if not message.get("text"):
             return SendResult("failed", "empty message")
-        if message.get("photo"):
-            message = {key: value for key, value in message.items() if key != "photo"}
-            result = await self.zalo.deliver(external_id, [message], kind="outbox")
-            if result.status == "sent":
-                log.info("zalo outbox message sent without its photo")
-                return SendResult("sent", PHOTO_LEFT_OUT)
-            return result
-        return await self.zalo.deliver(external_id, [message], kind="outbox")
+        name = message.get("photo")
+        if not name:
+            return await self.zalo.deliver(external_id, [message], kind="outbox")
+        message = {key: value for key, value in message.items() if key != "photo"}
+        path = photos.path_of(self.zalo.settings.var_dir, str(name))
+        left_out = images.left_out_reason(path)
+        if left_out is None:
+            return await self.zalo.deliver(external_id, [message], kind="outbox", photo=path)
+        result = await self.zalo.deliver(external_id, [message], kind="outbox")
+        if result.status == "sent":
+            log.info("zalo outbox message sent without its photo: %s", left_out)
+            return SendResult("sent", left_out)
+        return result
