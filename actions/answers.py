@@ -117,8 +117,8 @@ class ActionFlowWithoutContext(_MessageAction):
 class ActionDialogue(Action):
     """Dialogue topics whose flow is not available in the chat: say where to go instead.
 
-    Guides (actions/guides.py), subscriptions (actions/subscriptions.py) and booking, listing
-    and cancelling appointments (actions/booking.py) have their own flows and rules;
+    Guides (actions/guides.py), subscriptions (actions/subscriptions.py), booking (actions/booking.py)
+    and listing and cancelling appointments (actions/appointments.py) have their own flows and rules;
     rescheduling, handoff and data deletion still come here.
     """
 

@@ -1,22 +1,9 @@
-"""Booking at the one-stop desk from the chat: `booking_form`, `reschedule_form`, list, cancel, confirm.
+"""The booking form (`booking_form`): reading and checking every answer, its questions, the booking.
 
-The form (domain.yml) asks, in order: the procedure (desk procedures only: those a ward
-counter lists), the day, the time slot, the full name, the phone number, the consent to
-keep name and phone for this appointment, and the confirmation. `validate_booking_form`
-reads the citizen's words with bot.appointments (parse_when, Calendar) and explains every
-refusal with the texts of faq/appointments.yml. Day and slot buttons carry the `when`
-entity ("2026-12-01" or "2026-12-01T08:00") on a /book_appointment payload.
-
-Every ask action and the closing actions end their reply with the meta message
-(actions.common.send); the validation action only adds refusal texts before the ask.
-
-The request that starts a form is read too: "đặt lịch làm căn cước sáng thứ 5" gives the
-procedure, the day and the part of day (which narrows the slot buttons). After two failed
-answers to the same question the form explains what it expects and asks whether to go on
-(the pattern of Rasa's financial demo). `reschedule_form` reuses the day and slot questions
-and their validation (ValidateRescheduleForm extends ValidateBookingForm).
-Nothing personal is stored without consent; names and phone numbers are never logged
-and are cleared from the conversation's slots once the form ends.
+The ask actions serve reschedule_form too, which reuses the day and slot questions and, through
+actions.appointments.ValidateRescheduleForm, their validation. Every ask and closing action ends
+with the meta message (actions.common.send); the validation only adds refusals before the ask.
+Names and phone numbers are never logged and leave the slots when the form ends (docs/booking.md).
 """
 
 from __future__ import annotations
@@ -30,92 +17,47 @@ from typing import Any
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import select
 
+from actions import desk
 from actions.answers import ActionAnswer
 from actions.common import aspects_in, send
+from actions.desk import (
+    BOOK,
+    CODE,
+    CONFIRM,
+    CONSENT,
+    CONTINUE,
+    DATE,
+    FAILURES,
+    LAST_KEY,
+    MOVE_CONFIRM,
+    MOVE_FORM,
+    NAME,
+    PART,
+    PHONE,
+    PROCEDURE,
+    RESCHEDULE,
+    RUN,
+    TIME,
+    WISH,
+    Domain,
+    booking_cleared,
+)
+from actions.reminders import queue_reminders
 from actions.senders import channel_user
-from bot.appointments import reason_message, service
+from bot.appointments import service
 from bot.appointments.dates import WhenError, parse_when
 from bot.appointments.service import AppointmentError, Booking
 from bot.appointments.slots import Calendar
-from bot.config.ward import Ward
 from bot.knowledge.answers import Reply, intent_payload
 from bot.knowledge.kb import fill
-from bot.outbox import service as outbox
-from bot.outbox.models import OutboxMessage
 from bot.services import Services, get_services
 from bot.storage.db import utcnow
-from nlu.normalize import fold
 
-Domain = dict[str, Any]
-BOOK, LIST, CANCEL = "appointment.book", "appointment.list", "appointment.cancel"
-RESCHEDULE = "appointment.reschedule"
-FORM, MOVE_FORM = "booking_form", "reschedule_form"
-PROCEDURE, DATE, TIME = "booking_procedure", "booking_date", "booking_time"
-NAME, PHONE, CONSENT, CONFIRM = "full_name", "phone", "booking_consent", "booking_confirm"
-WISH, PART, FAILURES, CONTINUE = "booking_wish", "booking_part", "booking_failures", "booking_continue"
-CODE, MOVE_CONFIRM = "reschedule_code", "reschedule_confirm"
-RUN, LAST_KEY = "booking_run", "booking_key"
-FORM_SLOTS = (PROCEDURE, DATE, TIME, NAME, PHONE, CONSENT, CONFIRM, WISH, PART, FAILURES, CONTINUE)
-MOVE_SLOTS = (CODE, MOVE_CONFIRM, PROCEDURE, DATE, TIME, WISH, PART, FAILURES, CONTINUE)
-NO_APPOINTMENT, NOT_FOUND = "-", "?"  # reschedule_code when there is nothing to move (ends the form)
 MAX_FAILURES = 2  # failed answers to one question before the form explains and asks to go on
 PARTS = ("sang", "chieu")  # parts of day that narrow the slot buttons (morning, afternoon)
 DAY_BUTTONS, TIME_BUTTONS = 6, 12
 _ISO_WHEN = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}))?$")
-_CODE_TEXT = re.compile(r"^\s*([A-Za-z0-9]{3}[\s-]?[A-Za-z0-9]{3})\s*$")
-# "dời lịch sang thứ 6", "doi hen qua chieu mai": the preposition, not "sáng" (folded text)
-_MOVE_TO = re.compile(r"(?:^|\b(?:lich|hen|gio|ngay)\s+)(?:sang|qua)\s+(?=\S)")
-
-
-# --- shared helpers -----------------------------------------------------------------
-
-
-def _text(services: Services, key: str, **values: str) -> str:
-    template = str(services.kb.messages["booking"][key])
-    return fill(template, {**services.ward.placeholders(), **values}).strip()
-
-
-def _reason(services: Services, reason: str, detail: str = "") -> str:
-    return reason_message(reason, detail, services.ward.placeholders())
-
-
-def _calendar(services: Services) -> Calendar:
-    return Calendar(services.ward)
-
-
-def _day_label(services: Services, day: dt.date) -> str:
-    return f"{services.kb.messages['booking']['weekdays'][day.weekday()]} {day:%d/%m}"
-
-
-def _when_label(services: Services, start: dt.datetime) -> str:
-    local = start.astimezone(services.ward.tz)
-    return f"{local:%H:%M} {_day_label(services, local.date())}/{local:%Y}"
-
-
-def _procedure_title(services: Services, procedure: str) -> str:
-    found = services.kb.procedures.get(procedure)
-    return found.title if found else procedure
-
-
-def _counter_name(services: Services, counter_id: str) -> str:
-    return next((c.name for c in services.ward.counters if c.id == counter_id), counter_id)
-
-
-def _start(services: Services, day: str | None, clock: str | None) -> dt.datetime | None:
-    if not day or not clock:
-        return None
-    return dt.datetime.combine(
-        dt.date.fromisoformat(day), dt.time.fromisoformat(clock), tzinfo=services.ward.tz
-    )
-
-
-def _entity(tracker: Tracker, name: str) -> str | None:
-    for entity in tracker.latest_message.get("entities") or []:
-        if entity.get("entity") == name and entity.get("value"):
-            return str(entity["value"])
-    return None
 
 
 STOP_SURE = 0.6  # below this, a "stop" typed where a name or phone is asked is read as the answer
@@ -133,23 +75,9 @@ def _stopping(tracker: Tracker) -> bool:
     return stop and (confidence >= STOP_SURE or tracker.get_slot("requested_slot") not in (NAME, PHONE))
 
 
-def booking_cleared() -> list[EventType]:
-    """The form's slots emptied (name and phone leave the conversation) and no booking to repeat."""
-    return [SlotSet(slot, None) for slot in (*FORM_SLOTS, RUN, LAST_KEY)]
-
-
-def reschedule_cleared() -> list[EventType]:
-    return [SlotSet(slot, None) for slot in MOVE_SLOTS]
-
-
 def _form_topic(tracker: Tracker) -> str:
     loop = tracker.active_loop.get("name") if tracker.active_loop else None
     return RESCHEDULE if loop == MOVE_FORM else BOOK
-
-
-def _first_turn(tracker: Tracker) -> bool:
-    """The message that started the form (nothing asked yet)."""
-    return tracker.get_slot("requested_slot") is None
 
 
 def _says_when(text: str) -> bool:
@@ -188,7 +116,7 @@ def _answer_question(dispatcher: CollectingDispatcher, tracker: Tracker) -> list
     _, replies, _ = ActionAnswer().compose(tracker)
     for reply in replies:
         dispatcher.utter_message(text=reply.text)  # no buttons: the form's question follows
-    dispatcher.utter_message(text=_text(get_services(), "after_question"))
+    dispatcher.utter_message(text=desk.text(get_services(), "after_question"))
     requested = tracker.get_slot("requested_slot")
     return [SlotSet(str(requested), None)] if requested else []
 
@@ -246,7 +174,7 @@ class ValidateBookingForm(FormValidationAction):
             return [*events, SlotSet(FAILURES, None)] if tracker.get_slot(FAILURES) else events
         failures = int(tracker.get_slot(FAILURES) or 0) + 1
         if failures >= MAX_FAILURES:
-            dispatcher.utter_message(text=_text(get_services(), f"explain_{requested}"))
+            dispatcher.utter_message(text=desk.text(get_services(), f"explain_{requested}"))
         return [*events, SlotSet(FAILURES, failures)]
 
     # extraction (custom mappings) ----------------------------------------------------
@@ -258,7 +186,7 @@ class ValidateBookingForm(FormValidationAction):
         if requested not in (None, PROCEDURE) or tracker.get_slot(PROCEDURE):
             return {}
         # "cho tôi hẹn làm khai sinh": the `procedure` entity (nlu.entities.PhraseEntityExtractor)
-        procedure = _entity(tracker, "procedure")
+        procedure = desk.entity(tracker, "procedure")
         if procedure is None:
             intent = tracker.get_intent_of_latest_message() or ""
             procedure = get_services().kb.catalog.procedure_for_intent(intent)
@@ -273,10 +201,10 @@ class ValidateBookingForm(FormValidationAction):
         requested = tracker.get_slot("requested_slot")
         if requested == DATE:
             return {
-                DATE: _entity(tracker, "when") or self.when_text(tracker.latest_message.get("text") or "")
+                DATE: desk.entity(tracker, "when") or self.when_text(tracker.latest_message.get("text") or "")
             }
         if requested is None and not tracker.get_slot(DATE):  # the request itself: "… sáng thứ 5"
-            said = _entity(tracker, "when") or self.when_text(tracker.latest_message.get("text") or "")
+            said = desk.entity(tracker, "when") or self.when_text(tracker.latest_message.get("text") or "")
             if _ISO_WHEN.match(said) or _says_when(said):
                 return {WISH: said}  # read once the procedure is known (validate_booking_procedure)
         return {}
@@ -286,7 +214,7 @@ class ValidateBookingForm(FormValidationAction):
     ) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != TIME:
             return {}
-        return {TIME: _entity(tracker, "when") or tracker.latest_message.get("text") or ""}
+        return {TIME: desk.entity(tracker, "when") or tracker.latest_message.get("text") or ""}
 
     def when_text(self, text: str) -> str:
         """The words as the date parser reads them (moving an appointment drops "sang"/"qua")."""
@@ -299,10 +227,10 @@ class ValidateBookingForm(FormValidationAction):
     ) -> dict[str, Any]:
         services = get_services()
         if not value:
-            dispatcher.utter_message(text=_text(services, "pick_procedure"))
+            dispatcher.utter_message(text=desk.text(services, "pick_procedure"))
             return {PROCEDURE: None}
-        if _calendar(services).counter_for(str(value)) is None:
-            dispatcher.utter_message(text=_reason(services, "unknown_procedure"))
+        if desk.calendar(services).counter_for(str(value)) is None:
+            dispatcher.utter_message(text=desk.reason(services, "unknown_procedure"))
             return {PROCEDURE: None}
         return {PROCEDURE: str(value), **await self._wish(str(value), dispatcher, tracker, domain)}
 
@@ -325,24 +253,26 @@ class ValidateBookingForm(FormValidationAction):
         try:
             day, clock, week, part = await _read_when(services, str(value or ""), now)
         except WhenError as exc:
-            dispatcher.utter_message(text=_reason(services, exc.reason, exc.detail))
+            dispatcher.utter_message(text=desk.reason(services, exc.reason, exc.detail))
             return {DATE: None}
         part_slot = {PART: part} if part in PARTS else {}
         if day is None:
-            dispatcher.utter_message(text=_text(services, "need_day"))
+            dispatcher.utter_message(text=desk.text(services, "need_day"))
             return {DATE: None, **part_slot}
-        calendar = _calendar(services)
+        calendar = desk.calendar(services)
         occupancy = service.occupancy(services.db)
         if week:  # "tuần sau": the first day of that week with a free slot
             days = [day + dt.timedelta(days=i) for i in range(7)]
             free = [d for d in days if (await _check_day(calendar, procedure, d, now, occupancy)).ok]
             if free:
-                dispatcher.utter_message(text=_text(services, "week_day", day=_day_label(services, free[0])))
+                dispatcher.utter_message(
+                    text=desk.text(services, "week_day", day=desk.day_label(services, free[0]))
+                )
                 day = free[0]
         verdict = await _check_day(calendar, procedure, day, now, occupancy)
         if not verdict.ok:
             assert verdict.reason is not None
-            dispatcher.utter_message(text=_reason(services, verdict.reason.value, verdict.detail))
+            dispatcher.utter_message(text=desk.reason(services, verdict.reason.value, verdict.detail))
             return {DATE: None, **part_slot}
         result: dict[str, Any] = {DATE: day.isoformat(), **part_slot}
         if clock is not None:  # "mai 9h": the slot too, when it is bookable
@@ -352,7 +282,7 @@ class ValidateBookingForm(FormValidationAction):
                 result[TIME] = f"{clock:%H:%M}"
             else:
                 assert check.reason is not None
-                dispatcher.utter_message(text=_reason(services, check.reason.value, check.detail))
+                dispatcher.utter_message(text=desk.reason(services, check.reason.value, check.detail))
         return result
 
     async def validate_booking_time(
@@ -365,24 +295,24 @@ class ValidateBookingForm(FormValidationAction):
         try:
             day, clock, _week, part = await _read_when(services, str(value or ""), now)
         except WhenError as exc:
-            dispatcher.utter_message(text=_reason(services, exc.reason, exc.detail))
+            dispatcher.utter_message(text=desk.reason(services, exc.reason, exc.detail))
             return {TIME: None}
         if clock is None and part in PARTS and day is None:  # "chiều": the afternoon's slots
             return {TIME: None, PART: part, FAILURES: None}
         if clock is None:
-            dispatcher.utter_message(text=_text(services, "need_time"))
+            dispatcher.utter_message(text=desk.text(services, "need_time"))
             return {TIME: None}
         day = day or (dt.date.fromisoformat(day_text) if day_text else None)
         if day is None:
             return {TIME: None, DATE: None}
         start = dt.datetime.combine(day, clock, tzinfo=services.ward.tz)
-        calendar = _calendar(services)
+        calendar = desk.calendar(services)
         verdict = await asyncio.to_thread(
             calendar.check, procedure, start, now, service.occupancy(services.db)
         )
         if not verdict.ok:
             assert verdict.reason is not None
-            dispatcher.utter_message(text=_reason(services, verdict.reason.value, verdict.detail))
+            dispatcher.utter_message(text=desk.reason(services, verdict.reason.value, verdict.detail))
             return {TIME: None}
         return {TIME: f"{clock:%H:%M}", DATE: day.isoformat()}
 
@@ -392,7 +322,7 @@ class ValidateBookingForm(FormValidationAction):
         try:
             return {NAME: service.clean_name(str(value or ""))}
         except service.InvalidInput as exc:
-            dispatcher.utter_message(text=_reason(get_services(), exc.reason, exc.detail))
+            dispatcher.utter_message(text=desk.reason(get_services(), exc.reason, exc.detail))
             return {NAME: None}
 
     async def validate_phone(
@@ -401,7 +331,7 @@ class ValidateBookingForm(FormValidationAction):
         try:
             return {PHONE: service.normalize_phone(str(value or ""))}
         except service.InvalidInput as exc:
-            dispatcher.utter_message(text=_reason(get_services(), exc.reason, exc.detail))
+            dispatcher.utter_message(text=desk.reason(get_services(), exc.reason, exc.detail))
             return {PHONE: None}
 
     async def validate_booking_consent(
@@ -420,83 +350,6 @@ class ValidateBookingForm(FormValidationAction):
         if value:  # go on: the same question again, the count from zero
             return {CONTINUE: None, FAILURES: None}
         return {CONTINUE: False}
-
-
-class ValidateRescheduleForm(ValidateBookingForm):
-    """Moving an appointment: which one (own appointments only), then the booking form's day and
-    slot questions with the same extraction and validation, then the confirmation."""
-
-    def name(self) -> str:
-        return "validate_reschedule_form"
-
-    async def required_slots(
-        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
-    ) -> list[str]:
-        if tracker.get_slot(CODE) in (NO_APPOINTMENT, NOT_FOUND):  # nothing to move: the form ends
-            return [CODE]
-        return await super().required_slots(domain_slots, dispatcher, tracker, domain)
-
-    def when_text(self, text: str) -> str:
-        folded = fold(text)
-        match = _MOVE_TO.search(folded)
-        if match is None:
-            return text
-        keep = folded[match.start() : match.end()].split()[:-1]  # "lich sang " → "lich "
-        cut = match.start() + (len(" ".join(keep)) + 1 if keep else 0)
-        if len(folded) != len(text) or text[cut : match.end()].strip().lower() not in ("sang", "qua"):
-            return text  # "sáng" written with its diacritics is the morning
-        return text[:cut] + text[match.end() :]  # fold keeps offsets: one letter per letter
-
-    async def extract_reschedule_code(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
-    ) -> dict[str, Any]:
-        requested = tracker.get_slot("requested_slot")
-        if requested not in (None, CODE) or tracker.get_slot(CODE):
-            return {}
-        code = _entity(tracker, "code")
-        typed = _CODE_TEXT.match(tracker.latest_message.get("text") or "")
-        if code is None and requested == CODE and typed:
-            code = typed.group(1)
-        if code:
-            return {CODE: code}
-        if requested == CODE:
-            return {CODE: ""}  # not a code: refused, the list shown again
-        services = get_services()
-        channel, external_id = channel_user(tracker)
-        mine = await asyncio.to_thread(service.my_appointments, services.db, channel, external_id)
-        if not mine:
-            return {CODE: NO_APPOINTMENT}
-        return {CODE: mine[0].code} if len(mine) == 1 else {}
-
-    async def validate_reschedule_code(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
-    ) -> dict[str, Any]:
-        services = get_services()
-        if value in (NO_APPOINTMENT, NOT_FOUND):
-            return {CODE: value}
-        if not value:
-            dispatcher.utter_message(text=_text(services, "reschedule_pick_again"))
-            return {CODE: None}
-        channel, external_id = channel_user(tracker)
-        try:
-            booking = await asyncio.to_thread(service.get_mine, services.db, channel, external_id, str(value))
-            if booking.status != "booked":
-                raise AppointmentError("not_changeable", booking.status)
-            if booking.slot_start < utcnow():
-                raise AppointmentError("past")
-        except AppointmentError as exc:  # another citizen's code is "not found" too: no hint
-            dispatcher.utter_message(text=_reason(services, exc.reason, exc.detail))
-            return {CODE: NOT_FOUND}
-        return {
-            CODE: booking.code,
-            PROCEDURE: booking.procedure,
-            **await self._wish(booking.procedure, dispatcher, tracker, domain),
-        }
-
-    async def validate_reschedule_confirm(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
-    ) -> dict[str, Any]:
-        return {MOVE_CONFIRM: bool(value)}
 
 
 async def _read_when(
@@ -538,7 +391,7 @@ class _Ask(Action):
         return {}
 
     async def question(self, services: Services, tracker: Tracker) -> Reply:
-        return Reply(_text(services, f"ask_{self.slot}"))
+        return Reply(desk.text(services, f"ask_{self.slot}"))
 
 
 class ActionAskBookingProcedure(_Ask):
@@ -547,13 +400,13 @@ class ActionAskBookingProcedure(_Ask):
     async def question(self, services: Services, tracker: Tracker) -> Reply:
         buttons = [
             {
-                "title": _procedure_title(services, procedure),
+                "title": desk.procedure_title(services, procedure),
                 "payload": intent_payload("book_appointment", procedure=procedure),
             }
             for counter in services.ward.counters
             for procedure in counter.procedures
         ]
-        return Reply(_text(services, "ask_procedure"), buttons)
+        return Reply(desk.text(services, "ask_procedure"), buttons)
 
 
 class ActionAskBookingDate(_Ask):
@@ -562,22 +415,22 @@ class ActionAskBookingDate(_Ask):
     async def question(self, services: Services, tracker: Tracker) -> Reply:
         procedure = tracker.get_slot(PROCEDURE)
         days = await asyncio.to_thread(
-            _calendar(services).next_free_days,
+            desk.calendar(services).next_free_days,
             procedure,
             utcnow(),
             DAY_BUTTONS,
             service.occupancy(services.db),
         )
         if not days:
-            return Reply(_text(services, "no_free_day"))
+            return Reply(desk.text(services, "no_free_day"))
         buttons = [
             {
-                "title": _day_label(services, d),
+                "title": desk.day_label(services, d),
                 "payload": intent_payload("book_appointment", when=d.isoformat()),
             }
             for d in days
         ]
-        return Reply(_text(services, "ask_date"), buttons)
+        return Reply(desk.text(services, "ask_date"), buttons)
 
 
 class ActionAskBookingTime(_Ask):
@@ -586,7 +439,7 @@ class ActionAskBookingTime(_Ask):
     async def question(self, services: Services, tracker: Tracker) -> Reply:
         day = dt.date.fromisoformat(tracker.get_slot(DATE))
         slots = await asyncio.to_thread(
-            _calendar(services).open_slots,
+            desk.calendar(services).open_slots,
             day,
             tracker.get_slot(PROCEDURE),
             utcnow(),
@@ -604,7 +457,7 @@ class ActionAskBookingTime(_Ask):
             for slot in (wanted or slots)[:TIME_BUTTONS]
         ]
         key = f"ask_time_{part}" if wanted else "ask_time"
-        return Reply(_text(services, key, day=_day_label(services, day)), buttons)
+        return Reply(desk.text(services, key, day=desk.day_label(services, day)), buttons)
 
 
 class ActionAskFullName(_Ask):
@@ -617,7 +470,7 @@ class ActionAskPhone(_Ask):
     slot = PHONE
 
     def marks(self, services: Services) -> dict[str, Any]:
-        return {"request_contact": _text(services, "share_contact_button")}
+        return {"request_contact": desk.text(services, "share_contact_button")}
 
 
 def _yes_no(services: Services, key: str) -> list[dict[str, str]]:
@@ -632,7 +485,7 @@ class ActionAskBookingConsent(_Ask):
     slot = CONSENT
 
     async def question(self, services: Services, tracker: Tracker) -> Reply:
-        return Reply(_text(services, "ask_consent"), _yes_no(services, "consent_buttons"))
+        return Reply(desk.text(services, "ask_consent"), _yes_no(services, "consent_buttons"))
 
 
 class ActionAskBookingContinue(_Ask):
@@ -641,7 +494,7 @@ class ActionAskBookingContinue(_Ask):
     slot = CONTINUE
 
     async def question(self, services: Services, tracker: Tracker) -> Reply:
-        return Reply(_text(services, "ask_continue"), _yes_no(services, "continue_buttons"))
+        return Reply(desk.text(services, "ask_continue"), _yes_no(services, "continue_buttons"))
 
 
 class ActionAskRescheduleCode(_Ask):
@@ -652,8 +505,8 @@ class ActionAskRescheduleCode(_Ask):
     async def question(self, services: Services, tracker: Tracker) -> Reply:
         channel, external_id = channel_user(tracker)
         mine = await asyncio.to_thread(service.my_appointments, services.db, channel, external_id)
-        text = "\n".join([_text(services, "reschedule_pick"), *_list_lines(services, mine)])
-        return Reply(text, _move_buttons(services, mine))
+        text = "\n".join([desk.text(services, "reschedule_pick"), *desk.list_lines(services, mine)])
+        return Reply(text, desk.move_buttons(services, mine))
 
 
 class ActionAskRescheduleConfirm(_Ask):
@@ -664,14 +517,14 @@ class ActionAskRescheduleConfirm(_Ask):
         booking = await asyncio.to_thread(
             service.get_mine, services.db, channel, external_id, str(tracker.get_slot(CODE))
         )
-        start = _start(services, tracker.get_slot(DATE), tracker.get_slot(TIME))
-        text = _text(
+        start = desk.slot_start(services, tracker.get_slot(DATE), tracker.get_slot(TIME))
+        text = desk.text(
             services,
             "ask_reschedule_confirm",
             code=booking.code,
-            procedure=_procedure_title(services, booking.procedure),
-            old=_when_label(services, booking.slot_start),
-            when=_when_label(services, start) if start else "",
+            procedure=desk.procedure_title(services, booking.procedure),
+            old=desk.when_label(services, booking.slot_start),
+            when=desk.when_label(services, start) if start else "",
         )
         return Reply(text, _yes_no(services, "confirm_buttons"))
 
@@ -681,13 +534,13 @@ class ActionAskBookingConfirm(_Ask):
 
     async def question(self, services: Services, tracker: Tracker) -> Reply:
         procedure = tracker.get_slot(PROCEDURE)
-        start = _start(services, tracker.get_slot(DATE), tracker.get_slot(TIME))
-        counter = _calendar(services).counter_for(procedure)
-        text = _text(
+        start = desk.slot_start(services, tracker.get_slot(DATE), tracker.get_slot(TIME))
+        counter = desk.calendar(services).counter_for(procedure)
+        text = desk.text(
             services,
             "ask_confirm",
-            procedure=_procedure_title(services, procedure),
-            when=_when_label(services, start) if start else "",
+            procedure=desk.procedure_title(services, procedure),
+            when=desk.when_label(services, start) if start else "",
             counter=counter.name if counter else "",
             full_name=str(tracker.get_slot(NAME) or ""),
             phone=str(tracker.get_slot(PHONE) or ""),
@@ -699,19 +552,19 @@ class ActionAskBookingConfirm(_Ask):
 
 
 def _booked_replies(services: Services, booking: Booking) -> list[Reply]:
-    when = _when_label(services, booking.slot_start)
-    text = _text(
+    when = desk.when_label(services, booking.slot_start)
+    text = desk.text(
         services,
         "booked",
         code=booking.code,
-        procedure=_procedure_title(services, booking.procedure),
+        procedure=desk.procedure_title(services, booking.procedure),
         when=when,
-        counter=_counter_name(services, booking.counter),
+        counter=desk.counter_name(services, booking.counter),
     )
     procedure = services.kb.procedures.get(booking.procedure)
     ho_so = procedure.aspects.get("ho_so") if procedure else None
     if ho_so:
-        text += "\n\n" + _text(services, "bring", ho_so=fill(ho_so, services.ward.placeholders()))
+        text += "\n\n" + desk.text(services, "bring", ho_so=fill(ho_so, services.ward.placeholders()))
     return [Reply(text)]
 
 
@@ -731,23 +584,23 @@ class ActionSubmitBooking(Action):
         channel, external_id = channel_user(tracker)
         run = tracker.get_slot(RUN)
         if tracker.get_slot(CONTINUE) is False:  # "no" to "go on?" after two failed answers
-            send(dispatcher, tracker, BOOK, Reply(_text(services, "stopped")))
+            send(dispatcher, tracker, BOOK, Reply(desk.text(services, "stopped")))
             return booking_cleared()
         if tracker.get_slot(CONFIRM) is None:  # a second "Xác nhận" after the booking
             return await self._again(dispatcher, tracker, services, channel, external_id)
         if not tracker.get_slot(CONSENT):
-            send(dispatcher, tracker, BOOK, Reply(_text(services, "refused")))
+            send(dispatcher, tracker, BOOK, Reply(desk.text(services, "refused")))
             return booking_cleared()
         if not tracker.get_slot(CONFIRM):
-            send(dispatcher, tracker, BOOK, Reply(_text(services, "cancelled_form")))
+            send(dispatcher, tracker, BOOK, Reply(desk.text(services, "cancelled_form")))
             return booking_cleared()
-        start = _start(services, tracker.get_slot(DATE), tracker.get_slot(TIME))
+        start = desk.slot_start(services, tracker.get_slot(DATE), tracker.get_slot(TIME))
         try:
             assert start is not None and run
             booking = await asyncio.to_thread(
                 service.book,
                 services.db,
-                _calendar(services),
+                desk.calendar(services),
                 channel=channel,
                 external_id=external_id,
                 procedure=tracker.get_slot(PROCEDURE),
@@ -758,8 +611,8 @@ class ActionSubmitBooking(Action):
                 consent=True,
             )
         except AppointmentError as exc:
-            text = _text(services, "failed") + " " + _reason(services, exc.reason, exc.detail)
-            send(dispatcher, tracker, BOOK, Reply(text, [_book_button(services)]))
+            text = desk.text(services, "failed") + " " + desk.reason(services, exc.reason, exc.detail)
+            send(dispatcher, tracker, BOOK, Reply(text, [desk.book_button(services)]))
             return booking_cleared()
         await asyncio.to_thread(queue_reminders, services, channel, external_id, booking)
         send(dispatcher, tracker, BOOK, *_booked_replies(services, booking))
@@ -781,18 +634,17 @@ class ActionSubmitBooking(Action):
         )
         if booking is None:
             send(
-                dispatcher, tracker, BOOK, Reply(_text(services, "cancelled_form"), [_book_button(services)])
+                dispatcher,
+                tracker,
+                BOOK,
+                Reply(desk.text(services, "cancelled_form"), [desk.book_button(services)]),
             )
             return []
-        text = _text(
-            services, "already_booked", code=booking.code, when=_when_label(services, booking.slot_start)
+        text = desk.text(
+            services, "already_booked", code=booking.code, when=desk.when_label(services, booking.slot_start)
         )
         send(dispatcher, tracker, BOOK, Reply(text))
         return []
-
-
-def _book_button(services: Services) -> dict[str, str]:
-    return {"title": _text(services, "book_button"), "payload": intent_payload("book_appointment")}
 
 
 class ActionBookingStop(Action):
@@ -804,300 +656,5 @@ class ActionBookingStop(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> list[EventType]:
-        send(dispatcher, tracker, BOOK, Reply(_text(get_services(), "stopped")))
+        send(dispatcher, tracker, BOOK, Reply(desk.text(get_services(), "stopped")))
         return booking_cleared()
-
-
-# --- list and cancel ------------------------------------------------------------------------
-
-
-def _list_lines(services: Services, bookings: list[Booking]) -> list[str]:
-    return [
-        _text(
-            services,
-            "list_item",
-            code=b.code,
-            procedure=_procedure_title(services, b.procedure),
-            when=_when_label(services, b.slot_start),
-            counter=_counter_name(services, b.counter),
-        )
-        for b in bookings
-    ]
-
-
-def _cancel_buttons(services: Services, bookings: list[Booking]) -> list[dict[str, str]]:
-    return [
-        {
-            "title": _text(services, "cancel_button", code=b.code),
-            "payload": intent_payload("cancel_appointment", code=b.code),
-        }
-        for b in bookings
-    ]
-
-
-def _move_buttons(services: Services, bookings: list[Booking]) -> list[dict[str, str]]:
-    return [
-        {
-            "title": _text(services, "move_button", code=b.code),
-            "payload": intent_payload("reschedule_appointment", code=b.code),
-        }
-        for b in bookings
-    ]
-
-
-def _list_buttons(services: Services, bookings: list[Booking]) -> list[dict[str, str]]:
-    """ "Đổi lịch <code>" and "Hủy <code>" for each appointment."""
-    moves, cancels = _move_buttons(services, bookings), _cancel_buttons(services, bookings)
-    return [button for pair in zip(moves, cancels, strict=True) for button in pair]
-
-
-class ActionListAppointments(Action):
-    """The citizen's own upcoming appointments, with a cancel button for each."""
-
-    def name(self) -> str:
-        return "action_list_appointments"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
-    ) -> list[EventType]:
-        services = get_services()
-        channel, external_id = channel_user(tracker)
-        mine = await asyncio.to_thread(service.my_appointments, services.db, channel, external_id)
-        if not mine:
-            send(dispatcher, tracker, LIST, Reply(_text(services, "list_empty"), [_book_button(services)]))
-            return []
-        text = "\n".join([_text(services, "list_header"), *_list_lines(services, mine)])
-        send(dispatcher, tracker, LIST, Reply(text, _list_buttons(services, mine)))
-        return []
-
-
-class ActionCancelAppointment(Action):
-    """Cancel one of the citizen's own appointments, chosen by a button of their list."""
-
-    def name(self) -> str:
-        return "action_cancel_appointment"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
-    ) -> list[EventType]:
-        services = get_services()
-        channel, external_id = channel_user(tracker)
-        code = _entity(tracker, "code")
-        if code:
-            try:
-                booking = await asyncio.to_thread(service.cancel, services.db, channel, external_id, code)
-            except AppointmentError as exc:
-                send(dispatcher, tracker, CANCEL, Reply(_reason(services, exc.reason, exc.detail)))
-                return []
-            await asyncio.to_thread(cancel_reminders, services, booking.code)
-            when = _when_label(services, booking.slot_start)
-            send(
-                dispatcher, tracker, CANCEL, Reply(_text(services, "cancelled", code=booking.code, when=when))
-            )
-            return []
-        mine = await asyncio.to_thread(service.my_appointments, services.db, channel, external_id)
-        if not mine:
-            send(dispatcher, tracker, CANCEL, Reply(_text(services, "list_empty"), [_book_button(services)]))
-            return []
-        text = "\n".join([_text(services, "cancel_pick"), *_list_lines(services, mine)])
-        send(dispatcher, tracker, CANCEL, Reply(text, _cancel_buttons(services, mine)))
-        return []
-
-
-REMINDER_KIND = "reminder"
-REMINDERS = ("day_before", "hours_before")
-
-
-def reminder_times(ward: Ward, slot_start: dt.datetime, now: dt.datetime) -> dict[str, dt.datetime]:
-    """When each reminder of a booking is due (aware UTC); reminders already past are left out.
-
-    day_before: at `reminder_hour_day_before` (ward time) the day before the appointment;
-    hours_before: `reminder_hours_before` hours before it.
-    """
-    rules = ward.appointments
-    local = slot_start.astimezone(ward.tz)
-    day_before = dt.datetime.combine(
-        local.date() - dt.timedelta(days=1), dt.time(rules.reminder_hour_day_before), tzinfo=ward.tz
-    )
-    times = {
-        "day_before": day_before.astimezone(dt.UTC),
-        "hours_before": (local - dt.timedelta(hours=rules.reminder_hours_before)).astimezone(dt.UTC),
-    }
-    return {name: at for name, at in times.items() if at > now}
-
-
-def _reminder_buttons(services: Services, code: str) -> list[dict[str, str]]:
-    """Under a reminder: "I will come", "move", "cancel" for that appointment."""
-    return [
-        {
-            "title": _text(services, "confirm_button"),
-            "payload": intent_payload("confirm_appointment", code=code),
-        },
-        {
-            "title": _text(services, "move_button", code=code),
-            "payload": intent_payload("reschedule_appointment", code=code),
-        },
-        {
-            "title": _text(services, "cancel_button", code=code),
-            "payload": intent_payload("cancel_appointment", code=code),
-        },
-    ]
-
-
-def queue_reminders(
-    services: Services, channel: str, external_id: str, booking: Booking, *, moved: bool = False
-) -> None:
-    """Queue the booking's reminders in the outbox (idempotent on kind and ref).
-
-    Refs are "<code>:<name>"; after a move "<code>:<name>:<when moved>", so that the rows of the
-    new time are new rows (the old ones were cancelled and stay as they are).
-    """
-    values = {
-        "code": booking.code,
-        "procedure": _procedure_title(services, booking.procedure),
-        "when": _when_label(services, booking.slot_start),
-        "counter": _counter_name(services, booking.counter),
-    }
-    suffix = f":{utcnow():%Y%m%d%H%M%S}" if moved else ""
-    for name, at in reminder_times(services.ward, booking.slot_start, utcnow()).items():
-        message = {
-            "text": _text(services, f"reminder_{name}", **values),
-            "buttons": _reminder_buttons(services, booking.code),
-        }
-        outbox.enqueue(
-            services.db,
-            channel,
-            external_id,
-            message,
-            kind=REMINDER_KIND,
-            ref=f"{booking.code}:{name}{suffix}",
-            not_before=at,
-        )
-
-
-def cancel_reminders(services: Services, code: str) -> None:
-    """A cancelled or moved appointment is not reminded at the old time: its queued rows are cancelled."""
-    with services.db.session() as session:
-        refs = set(
-            session.scalars(
-                select(OutboxMessage.ref).where(
-                    OutboxMessage.kind == REMINDER_KIND,
-                    OutboxMessage.ref.startswith(f"{code}:"),
-                    OutboxMessage.status == "queued",
-                )
-            )
-        )
-    for ref in sorted(r for r in refs if r):
-        outbox.cancel(services.db, REMINDER_KIND, ref)
-
-
-# --- moving an appointment ------------------------------------------------------------------
-
-
-class ActionSubmitReschedule(Action):
-    """After reschedule_form: move the appointment and its reminders, or say it stays as it is."""
-
-    def name(self) -> str:
-        return "action_submit_reschedule"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
-    ) -> list[EventType]:
-        services = get_services()
-        channel, external_id = channel_user(tracker)
-        code = tracker.get_slot(CODE)
-        if code == NOT_FOUND:  # the reason was given by the validation: nothing more to say
-            send(dispatcher, tracker, RESCHEDULE)
-        elif code == NO_APPOINTMENT or not code:
-            send(
-                dispatcher,
-                tracker,
-                RESCHEDULE,
-                Reply(_text(services, "list_empty"), [_book_button(services)]),
-            )
-        elif tracker.get_slot(CONTINUE) is False:
-            send(dispatcher, tracker, RESCHEDULE, Reply(_text(services, "reschedule_stopped")))
-        elif not tracker.get_slot(MOVE_CONFIRM):
-            send(dispatcher, tracker, RESCHEDULE, Reply(_text(services, "reschedule_kept", code=code)))
-        else:
-            await self._move(dispatcher, tracker, services, channel, external_id, str(code))
-        return reschedule_cleared()
-
-    async def _move(
-        self,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        services: Services,
-        channel: str,
-        external_id: str,
-        code: str,
-    ) -> None:
-        start = _start(services, tracker.get_slot(DATE), tracker.get_slot(TIME))
-        try:
-            assert start is not None
-            booking = await asyncio.to_thread(
-                service.reschedule, services.db, _calendar(services), channel, external_id, code, start
-            )
-        except AppointmentError as exc:
-            text = _text(services, "reschedule_failed") + " " + _reason(services, exc.reason, exc.detail)
-            again = {
-                "title": _text(services, "move_button", code=code),
-                "payload": intent_payload("reschedule_appointment", code=code),
-            }
-            send(dispatcher, tracker, RESCHEDULE, Reply(text, [again]))
-            return
-        await asyncio.to_thread(cancel_reminders, services, booking.code)
-        await asyncio.to_thread(queue_reminders, services, channel, external_id, booking, moved=True)
-        text = _text(
-            services,
-            "rescheduled",
-            code=booking.code,
-            procedure=_procedure_title(services, booking.procedure),
-            when=_when_label(services, booking.slot_start),
-            counter=_counter_name(services, booking.counter),
-        )
-        send(dispatcher, tracker, RESCHEDULE, Reply(text))
-
-
-class ActionRescheduleStop(Action):
-    """ "thôi" inside reschedule_form: leave it, the appointment stays as it is."""
-
-    def name(self) -> str:
-        return "action_reschedule_stop"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
-    ) -> list[EventType]:
-        send(dispatcher, tracker, RESCHEDULE, Reply(_text(get_services(), "reschedule_stopped")))
-        return reschedule_cleared()
-
-
-class ActionConfirmAppointment(Action):
-    """ "Tôi sẽ đến" under a reminder (or typed): recorded (`confirmed_at`) and answered."""
-
-    def name(self) -> str:
-        return "action_confirm_appointment"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
-    ) -> list[EventType]:
-        services = get_services()
-        channel, external_id = channel_user(tracker)
-        code = _entity(tracker, "code")
-        if code is None:
-            mine = await asyncio.to_thread(service.my_appointments, services.db, channel, external_id)
-            if len(mine) != 1:  # none or several: the list, with its buttons
-                await ActionListAppointments().run(dispatcher, tracker, domain)
-                return []
-            code = mine[0].code
-        try:
-            booking = await asyncio.to_thread(
-                service.confirm_attendance, services.db, channel, external_id, code
-            )
-        except AppointmentError as exc:  # past, cancelled or someone else's: "not found", no hint
-            send(dispatcher, tracker, LIST, Reply(_reason(services, exc.reason, exc.detail)))
-            return []
-        when = _when_label(services, booking.slot_start)
-        text = _text(services, "attendance_confirmed", code=booking.code, when=when)
-        send(dispatcher, tracker, LIST, Reply(text, _move_buttons(services, [booking])))
-        return []

@@ -13,8 +13,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.booking import booking_cleared, cancel_reminders, reschedule_cleared
 from actions.common import send
+from actions.desk import booking_cleared, reschedule_cleared
+from actions.reminders import cancel_reminders
 from actions.senders import channel_user
 from bot.appointments import service as appointments
 from bot.knowledge.answers import Reply

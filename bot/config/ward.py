@@ -57,7 +57,7 @@ class AppointmentRules(_Strict):
     capacity_per_counter: int = Field(2, ge=1, le=100)
     lead_time_hours: int = Field(2, ge=0, le=72)
     horizon_days: int = Field(14, ge=1, le=120)
-    # Reminders of a booking (actions/booking.py, sent by the outbox): at this local hour on
+    # Reminders of a booking (actions/reminders.py, sent by the outbox): at this local hour on
     # the day before, and this many hours before the slot; one that would be past is skipped.
     reminder_hour_day_before: int = Field(19, ge=0, le=23)
     reminder_hours_before: int = Field(2, ge=1, le=24)

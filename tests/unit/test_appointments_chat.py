@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
-from actions.booking import ValidateRescheduleForm
+from actions.appointments import ValidateRescheduleForm
 from bot.appointments import service
 from bot.appointments.dates import parse_when
 from bot.appointments.models import Appointment

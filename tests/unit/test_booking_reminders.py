@@ -1,10 +1,10 @@
-"""When a booking's reminders are due (actions/booking.py reminder_times)."""
+"""When a booking's reminders are due (actions/reminders.py reminder_times)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from actions.booking import reminder_times
+from actions.reminders import reminder_times
 from bot.config.settings import PROJECT_ROOT
 from bot.config.ward import load_ward
 
