@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from bot.campaigns import delivery, photos
 from bot.channels.zalo import images, window
@@ -25,10 +24,9 @@ from bot.outbox.models import OutboxMessage
 from bot.outbox.service import enqueue
 from bot.outbox.worker import OutboxConfig, OutboxWorker
 from bot.services import Services
-from bot.storage.citizens import touch_citizen
-from bot.storage.db import Database, utcnow
+from bot.storage.db import Database
 from bot.storage.migrate import upgrade
-from bot.storage.models import Citizen
+from tests.support.citizens import wrote
 from tests.support.images import png
 from tests.support.zalo_standin import ZaloStandIn
 
@@ -55,15 +53,6 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database = Database(url)
     yield database
     database.dispose()
-
-
-def wrote(db: Database, user: str, hours_ago: float) -> None:
-    touch_citizen(db, "zalo", user)
-    with db.session() as session:
-        citizen = session.scalar(
-            select(Citizen).where(Citizen.channel == "zalo", Citizen.external_id == user)
-        )
-        citizen.last_message_at = utcnow() - dt.timedelta(hours=hours_ago)
 
 
 def campaign(db: Database, user: str, photo: str) -> int:

@@ -21,10 +21,9 @@ from bot.outbox.models import OutboxMessage
 from bot.outbox.service import enqueue
 from bot.outbox.worker import OutboxConfig, OutboxWorker
 from bot.services import Services
-from bot.storage.citizens import touch_citizen
 from bot.storage.db import Database, utcnow
 from bot.storage.migrate import upgrade
-from bot.storage.models import Citizen
+from tests.support.citizens import wrote
 from tests.support.zalo_standin import ZaloStandIn
 
 REMINDER = {
@@ -51,16 +50,6 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database = Database(url)
     yield database
     database.dispose()
-
-
-def wrote(db: Database, user: str, hours_ago: float) -> None:
-    """The citizen's last message to the OA was `hours_ago` hours ago."""
-    touch_citizen(db, "zalo", user)
-    with db.session() as session:
-        citizen = session.scalar(
-            select(Citizen).where(Citizen.channel == "zalo", Citizen.external_id == user)
-        )
-        citizen.last_message_at = utcnow() - dt.timedelta(hours=hours_ago)
 
 
 def remind(db: Database, user: str) -> int:
