@@ -155,12 +155,7 @@ class ActionListAppointments(Action):
         channel, external_id = channel_user(tracker)
         mine = await asyncio.to_thread(service.my_appointments, services.db, channel, external_id)
         if not mine:
-            send(
-                dispatcher,
-                tracker,
-                LIST,
-                Reply(desk.text(services, "list_empty"), [desk.book_button(services)]),
-            )
+            send(dispatcher, tracker, LIST, desk.nothing_booked(services))
             return []
         text = "\n".join([desk.text(services, "list_header"), *desk.list_lines(services, mine)])
         send(dispatcher, tracker, LIST, Reply(text, _list_buttons(services, mine)))
@@ -196,12 +191,7 @@ class ActionCancelAppointment(Action):
             return []
         mine = await asyncio.to_thread(service.my_appointments, services.db, channel, external_id)
         if not mine:
-            send(
-                dispatcher,
-                tracker,
-                CANCEL,
-                Reply(desk.text(services, "list_empty"), [desk.book_button(services)]),
-            )
+            send(dispatcher, tracker, CANCEL, desk.nothing_booked(services))
             return []
         text = "\n".join([desk.text(services, "cancel_pick"), *desk.list_lines(services, mine)])
         send(dispatcher, tracker, CANCEL, Reply(text, _cancel_buttons(services, mine)))
@@ -226,12 +216,7 @@ class ActionSubmitReschedule(Action):
         if code == NOT_FOUND:  # the reason was given by the validation: nothing more to say
             send(dispatcher, tracker, RESCHEDULE)
         elif code == NO_APPOINTMENT or not code:
-            send(
-                dispatcher,
-                tracker,
-                RESCHEDULE,
-                Reply(desk.text(services, "list_empty"), [desk.book_button(services)]),
-            )
+            send(dispatcher, tracker, RESCHEDULE, desk.nothing_booked(services))
         elif tracker.get_slot(CONTINUE) is False:
             send(dispatcher, tracker, RESCHEDULE, Reply(desk.text(services, "reschedule_stopped")))
         elif not tracker.get_slot(MOVE_CONFIRM):

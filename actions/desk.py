@@ -15,7 +15,7 @@ from rasa_sdk.events import EventType, SlotSet
 from bot.appointments import reason_message
 from bot.appointments.service import Booking
 from bot.appointments.slots import Calendar
-from bot.knowledge.answers import intent_payload
+from bot.knowledge.answers import Reply, intent_payload
 from bot.knowledge.kb import fill
 from bot.services import Services
 
@@ -89,6 +89,11 @@ def reschedule_cleared() -> list[EventType]:
 
 def book_button(services: Services) -> dict[str, str]:
     return {"title": text(services, "book_button"), "payload": intent_payload("book_appointment")}
+
+
+def nothing_booked(services: Services) -> Reply:
+    """The citizen has no upcoming appointment: say so and offer to book one."""
+    return Reply(text(services, "list_empty"), [book_button(services)])
 
 
 def list_lines(services: Services, bookings: list[Booking]) -> list[str]:
