@@ -74,8 +74,6 @@ class TelegramChannel:
     """Builds the Application and its handlers; started and stopped by the app's lifespan."""
 
     def __init__(self, settings: Settings, services: Services) -> None:
-        if settings.telegram_webhook_url and not settings.telegram_webhook_secret:
-            raise ValueError("TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL")
         self.settings = settings
         self.services = services
         self.db = services.db
